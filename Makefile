@@ -1,0 +1,117 @@
+# virtnet — top-level build. Plain GNU make.
+#
+#   make            build virtnetd and the libraries (-Wall -Wextra -Werror)
+#   make CC=clang   the same with clang
+#   make deps       install the Debian packages that are missing
+#   make test       deps + unit tests under ASan/UBSan + a short run of every fuzz target
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 300) each
+#   make bench      ring-engine benchmarks (figures, never pass/fail)
+#   make demo       deps + build + the sim board brought up (see README)
+
+BOARD        ?= sim
+BUILD        ?= build
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_CC      ?= clang
+
+MODULE_INCS := -Ihal/include -Iemu/include -Isim/include -Ifirmware/include
+DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk 2>/dev/null)
+DPDK_LIBS   := $(shell pkg-config --libs libdpdk 2>/dev/null)
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+EV_LIBS     := -lev
+TLS_LIBS    := -lmbedtls -lmbedx509 -lmbedcrypto
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-address-of-packed-member
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -pthread $(WARN) $(MODULE_INCS) \
+           $(DPDK_CFLAGS) $(JSON_CFLAGS) $(EXTRA_CFLAGS)
+REL_CFLAGS  := $(BASE_CFLAGS) -O2
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_CFLAGS  := $(BASE_CFLAGS) -O1 $(SAN_FLAGS) -DVIRTNET_TESTING
+LIBS        := $(DPDK_LIBS) $(JSON_LIBS) -lpthread
+
+# Library sources shared by every program and test.
+LIB_SRCS := hal/log.c \
+            emu/dma.c emu/virtq.c \
+            firmware/board.c \
+            sim/hostmem.c sim/drv_vq.c
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/bench_*.c))
+
+REL_OBJS := $(LIB_SRCS:%.c=$(BUILD)/rel/%.o)
+SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/%.o)
+
+# Keep objects that pattern-rule chains would delete as intermediates.
+.SECONDARY:
+
+.PHONY: all deps test unit fuzz-smoke fuzz bench demo clean check-build
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/bin/virtnetd
+
+deps:
+	@sh scripts/deps.sh
+
+# The sub-make re-reads this file once the packages (and their pkg-config
+# files) are present.
+test: deps
+	@$(MAKE) --no-print-directory check-build
+	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "$(FUZZ_TARGETS)" $(FUZZ_SMOKE_SECONDS)
+
+check-build: all $(UNIT_TESTS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+unit: $(UNIT_TESTS:%=$(BUILD)/test/%)
+	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "" 0
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@sh scripts/run-tests.sh $(BUILD) "" "$(FUZZ_TARGETS)" $(FUZZ_SECONDS)
+
+bench: $(BENCHES:%=$(BUILD)/bench/%)
+	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD) $(BOARD)
+
+clean:
+	rm -rf $(BUILD)
+
+# --- release objects and programs -----------------------------------------
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/bin/virtnetd: $(BUILD)/rel/firmware/virtnetd.o $(REL_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/rel/tests/bench/%.o $(REL_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+
+# --- sanitized objects and unit tests --------------------------------------
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/test/%: $(BUILD)/san/tests/unit/%.o $(SAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(LIBS)
+
+# --- libFuzzer targets (always clang) --------------------------------------
+FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=all -DVIRTNET_TESTING
+$(BUILD)/fuzz/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/tests/fuzz/%.o $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
