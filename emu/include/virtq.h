@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtq — the device side of virtqueues (split ring; packed comes next).
+ *
+ * A queue is owned by one datapath lcore: every vq_* call on a queue comes
+ * from that thread, except vq_setup/vq_save/vq_load/vq_reset which the
+ * control thread makes while the queue is not being polled.
+ *
+ * Everything in the rings is host-controlled and hostile: a bad index,
+ * descriptor, address or length marks the queue broken (vq_broken() tells
+ * why), the burst returns what it had already popped, and every later call
+ * does nothing until the queue is reset. The transport then sets
+ * DEVICE_NEEDS_RESET. Nothing outside the DMA regions is read or written,
+ * and every walk is bounded by the queue size.
+ */
+#ifndef VIRTNET_VIRTQ_H
+#define VIRTNET_VIRTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dma.h"
+
+/* ---- little-endian ring fields (all virtio fields are LE) ------------- */
+typedef uint16_t vle16;
+typedef uint32_t vle32;
+typedef uint64_t vle64;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint16_t vle16_to_cpu(vle16 v) { return v; }
+static inline uint32_t vle32_to_cpu(vle32 v) { return v; }
+static inline uint64_t vle64_to_cpu(vle64 v) { return v; }
+#else
+static inline uint16_t vle16_to_cpu(vle16 v) { return __builtin_bswap16(v); }
+static inline uint32_t vle32_to_cpu(vle32 v) { return __builtin_bswap32(v); }
+static inline uint64_t vle64_to_cpu(vle64 v) { return __builtin_bswap64(v); }
+#endif
+static inline vle16 cpu_to_vle16(uint16_t v) { return vle16_to_cpu(v); }
+static inline vle32 cpu_to_vle32(uint32_t v) { return vle32_to_cpu(v); }
+static inline vle64 cpu_to_vle64(uint64_t v) { return vle64_to_cpu(v); }
+
+/* ---- split ring layout (virtio 1.3, 2.7) ------------------------------ */
+#define VQ_DESC_F_NEXT     1
+#define VQ_DESC_F_WRITE    2
+#define VQ_DESC_F_INDIRECT 4
+#define VQ_AVAIL_F_NO_INTERRUPT 1
+#define VQ_USED_F_NO_NOTIFY     1
+
+#define VQ_MAX_SIZE 32768
+
+struct vq_desc {
+	vle64 addr;
+	vle32 len;
+	vle16 flags;
+	vle16 next;
+};
+
+struct vq_avail {
+	vle16 flags;
+	vle16 idx;
+	vle16 ring[]; /* size entries, then used_event */
+};
+
+struct vq_used_elem {
+	vle32 id;
+	vle32 len;
+};
+
+struct vq_used {
+	vle16 flags;
+	vle16 idx;
+	struct vq_used_elem ring[]; /* size entries, then avail_event */
+};
+
+static inline size_t vq_desc_bytes(uint16_t size) { return 16u * size; }
+static inline size_t vq_avail_bytes(uint16_t size) { return 6u + 2u * size; }
+static inline size_t vq_used_bytes(uint16_t size) { return 6u + 8u * size; }
+
+/* The event-index fields that follow each ring (only with EVENT_IDX). */
+static inline vle16 *vq_used_event_ptr(struct vq_avail *a, uint16_t size)
+{
+	return (vle16 *)((uint8_t *)a + 4 + 2u * size);
+}
+
+static inline vle16 *vq_avail_event_ptr(struct vq_used *u, uint16_t size)
+{
+	return (vle16 *)((uint8_t *)u + 4 + 8u * size);
+}
+
+/* Standard event-index test: has new_idx passed event since old_idx? */
+static inline bool vq_need_event(uint16_t event, uint16_t new_idx,
+				 uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* ---- what the device sees of a chain ---------------------------------- */
+struct vq_seg {
+	uint64_t iova;
+	void *va;      /* NULL when the segment spans two regions */
+	uint32_t len;
+	uint32_t write; /* device-writable */
+};
+
+struct vq_chain {
+	uint16_t head;   /* id to complete with */
+	uint16_t nseg;   /* readable segments first, then writable */
+	uint16_t nread;  /* how many of seg[] are readable */
+	uint32_t rlen;   /* total readable bytes */
+	uint32_t wlen;   /* total writable bytes */
+	struct vq_seg *seg;
+};
+
+struct vq_done {
+	uint32_t id;  /* vq_chain.head */
+	uint32_t len; /* bytes written into the chain */
+};
+
+/* ---- the queue -------------------------------------------------------- */
+#define VQ_F_EVENT_IDX 1u /* VIRTIO_F_EVENT_IDX negotiated */
+#define VQ_F_INDIRECT  2u /* VIRTIO_F_INDIRECT_DESC negotiated */
+#define VQ_F_IN_ORDER  4u /* VIRTIO_F_IN_ORDER negotiated */
+
+#define VQ_NO_VECTOR 0xffff
+
+/*
+ * Everything migration saves and restores for one queue. Plain data: no
+ * pointers. `inflight` lists the heads handed to the device and not yet
+ * completed, oldest first (avail order).
+ */
+struct vq_state {
+	uint16_t size;
+	uint16_t enabled;
+	uint16_t vector;
+	uint16_t last_avail_idx;
+	uint16_t last_used_idx;
+	uint16_t n_inflight;
+	uint32_t flags; /* VQ_F_* */
+	uint64_t desc_addr;
+	uint64_t avail_addr;
+	uint64_t used_addr;
+	uint16_t inflight[]; /* n_inflight heads */
+};
+
+static inline size_t vq_state_bytes(uint16_t size)
+{
+	return sizeof(struct vq_state) + (size_t)size * sizeof(uint16_t);
+}
+
+enum vq_error {
+	VQ_OK = 0,
+	VQ_ERR_RING_ADDR,      /* a ring is not inside one mapped region */
+	VQ_ERR_AVAIL_IDX,      /* avail idx moved more than the queue size */
+	VQ_ERR_HEAD_RANGE,     /* head index beyond the queue */
+	VQ_ERR_HEAD_BUSY,      /* head already handed out and not completed */
+	VQ_ERR_NEXT_RANGE,     /* next index beyond the table */
+	VQ_ERR_CHAIN_LEN,      /* loop, or chain longer than the queue */
+	VQ_ERR_INDIRECT_NESTED,
+	VQ_ERR_INDIRECT_LEN,   /* zero, not a multiple of 16, or too large */
+	VQ_ERR_INDIRECT_NEXT,  /* INDIRECT together with NEXT */
+	VQ_ERR_INDIRECT_FEAT,  /* INDIRECT without VIRTIO_F_INDIRECT_DESC */
+	VQ_ERR_ADDR,           /* buffer outside the DMA regions */
+	VQ_ERR_LEN_OVERFLOW,   /* buffer wraps or chain exceeds 4 GiB */
+	VQ_ERR_ORDER,          /* readable descriptor after a writable one */
+	VQ_ERR__COUNT
+};
+
+const char *vq_error_str(enum vq_error e);
+
+struct vq_inflight {
+	uint16_t avail_idx; /* last_avail_idx when popped */
+	uint16_t busy;
+};
+
+struct vq {
+	/* hot, read every burst */
+	struct vq_desc *desc;
+	struct vq_avail *avail;
+	struct vq_used *used;
+	const struct dma_table *tbl; /* table the ring pointers come from */
+	uint64_t tbl_gen;
+	uint16_t size;
+	uint16_t mask;
+	uint16_t last_avail;
+	uint16_t used_idx;       /* next used idx the device publishes */
+	uint16_t signalled_used; /* used idx at the last interrupt decision */
+	bool signalled_valid;
+	bool broken;
+	uint32_t flags;
+	struct vq_inflight *inflight; /* per head */
+	uint16_t n_inflight;
+	uint16_t enabled;
+	uint16_t vector;
+	enum vq_error error;
+	struct dma_space *dma;
+	struct vq_desc *bounce; /* an indirect table that spans regions */
+	uint16_t *resubmit;     /* in-flight heads restored by vq_load */
+	uint16_t n_resubmit, resubmit_pos;
+	uint64_t desc_addr, avail_addr, used_addr;
+	const char *name;       /* for log lines */
+	/* counters */
+	uint64_t n_popped, n_pushed, n_notify, n_notify_suppressed;
+} __attribute__((aligned(64)));
+
+/* Control thread: configure a queue (size a power of two, <= 32768). */
+int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
+	     uint64_t desc_addr, uint64_t avail_addr, uint64_t used_addr,
+	     uint32_t flags, const char *name);
+/* Free what vq_setup allocated; the queue is zeroed. */
+void vq_teardown(struct vq *vq);
+/* Back to the state vq_setup left (indexes 0, nothing in flight). */
+void vq_reset(struct vq *vq);
+
+static inline bool vq_broken(const struct vq *vq) { return vq->broken; }
+
+/*
+ * Pop up to n chains. Segments go into segs[] (capacity nsegs, which must
+ * be at least the queue size so any legal chain fits); a chain that does
+ * not fit in what is left ends the burst and is popped next time.
+ * Returns the number of chains popped; check vq_broken() afterwards.
+ */
+unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
+		      struct vq_seg *segs, unsigned nsegs);
+
+/* Number of chains the driver has made available and not yet popped. */
+unsigned vq_avail_count(struct vq *vq);
+
+/*
+ * Complete n chains: write their used entries and publish the used index
+ * once. With `batch` (only under VIRTIO_F_IN_ORDER, chains completed in
+ * the order they were popped) one entry naming the last chain is written
+ * at the first chain's offset and the index moves by n (virtio 1.3,
+ * 2.7.9); the driver takes the skipped chains as completely used.
+ * Returns 0, or -EINVAL (nothing written) when an id is not in flight or,
+ * in order, not the next one.
+ */
+int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
+		  bool batch);
+
+/* Once per burst after vq_push_burst: must the driver be interrupted? */
+bool vq_should_notify(struct vq *vq);
+
+/* Kick (available buffer notification) suppression. */
+void vq_notify_disable(struct vq *vq);
+/* Re-arm kicks; true when buffers arrived meanwhile (do not sleep). */
+bool vq_notify_enable(struct vq *vq);
+
+/* Copy from the readable / into the writable part of a chain, starting at
+ * byte `off` of that part. Returns bytes copied. Writes mark the dirty log. */
+uint32_t vq_chain_read(const struct vq *vq, const struct vq_chain *c,
+		       uint32_t off, void *dst, uint32_t len);
+uint32_t vq_chain_write(const struct vq *vq, const struct vq_chain *c,
+			uint32_t off, const void *src, uint32_t len);
+
+/* Migration. vq_save fills `st` (vq_state_bytes(size) bytes). vq_load
+ * sets the queue up from a saved state; it checks the state (size, head
+ * ids, duplicates, ring addresses against the DMA table) and returns
+ * -EINVAL, leaving the queue torn down, when it does not fit. Chains that
+ * were in flight at the source are popped again, oldest first, before
+ * anything new in the avail ring. */
+int vq_save(const struct vq *vq, struct vq_state *st);
+int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
+	    const char *name);
+
+#endif /* VIRTNET_VIRTQ_H */

@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device side of the split virtqueue (virtio 1.3, 2.7).
+ *
+ * Every field read from the rings is read exactly once (READ_ONCE) into a
+ * local and validated there, so a host changing a descriptor under our
+ * feet can only change what we see, never what we check.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hal_log.h"
+#include "virtq.h"
+
+#define COMP "vq"
+
+#define READ_ONCE(x)      __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define unlikely(x)       __builtin_expect(!!(x), 0)
+#define likely(x)         __builtin_expect(!!(x), 1)
+
+static const char *const vq_err_names[VQ_ERR__COUNT] = {
+	[VQ_OK] = "ok",
+	[VQ_ERR_RING_ADDR] = "ring not inside one mapped region",
+	[VQ_ERR_AVAIL_IDX] = "avail index moved more than the queue size",
+	[VQ_ERR_HEAD_RANGE] = "head index beyond the queue",
+	[VQ_ERR_HEAD_BUSY] = "head offered again while in flight",
+	[VQ_ERR_NEXT_RANGE] = "next index beyond the descriptor table",
+	[VQ_ERR_CHAIN_LEN] = "descriptor loop or chain longer than the queue",
+	[VQ_ERR_INDIRECT_NESTED] = "indirect table inside an indirect table",
+	[VQ_ERR_INDIRECT_LEN] = "bad indirect table length",
+	[VQ_ERR_INDIRECT_NEXT] = "indirect descriptor with NEXT",
+	[VQ_ERR_INDIRECT_FEAT] = "indirect descriptor not negotiated",
+	[VQ_ERR_ADDR] = "buffer outside the DMA regions",
+	[VQ_ERR_LEN_OVERFLOW] = "buffer length overflows",
+	[VQ_ERR_ORDER] = "device-readable descriptor after a writable one",
+};
+
+const char *vq_error_str(enum vq_error e)
+{
+	return (unsigned)e < VQ_ERR__COUNT ? vq_err_names[e] : "unknown";
+}
+
+static void vq_fail(struct vq *vq, enum vq_error e)
+{
+	if (vq->broken)
+		return;
+	vq->broken = true;
+	vq->error = e;
+	HAL_LOG_RL(HAL_LOG_ERR, COMP, "%s: queue broken: %s",
+		   vq->name ? vq->name : "?", vq_error_str(e));
+}
+
+static vle16 *used_event(const struct vq *vq)
+{
+	return vq_used_event_ptr(vq->avail, vq->size);
+}
+
+static vle16 *avail_event(const struct vq *vq)
+{
+	return vq_avail_event_ptr(vq->used, vq->size);
+}
+
+/* Translate the three rings through table t; each must lie in one region. */
+static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
+{
+	vq->desc = dma_ptr(t, vq->desc_addr, vq_desc_bytes(vq->size),
+			   DMA_PROT_READ);
+	vq->avail = dma_ptr(t, vq->avail_addr, vq_avail_bytes(vq->size),
+			    DMA_PROT_READ);
+	vq->used = dma_ptr(t, vq->used_addr, vq_used_bytes(vq->size),
+			   DMA_PROT_WRITE);
+	vq->tbl = t;
+	vq->tbl_gen = t->gen;
+	if (!vq->desc || !vq->avail || !vq->used) {
+		vq_fail(vq, VQ_ERR_RING_ADDR);
+		return false;
+	}
+	return true;
+}
+
+/* Start of every burst: load the DMA table once; re-translate the rings
+ * when it changed since the last burst. */
+static inline bool vq_begin(struct vq *vq)
+{
+	if (unlikely(vq->broken || !vq->enabled))
+		return false;
+	const struct dma_table *t = dma_space_table(vq->dma);
+	if (unlikely(t->gen != vq->tbl_gen))
+		return vq_map_rings(vq, t);
+	vq->tbl = t;
+	return true;
+}
+
+static bool aligned(uint64_t a, uint64_t n)
+{
+	return (a & (n - 1)) == 0;
+}
+
+static bool size_ok(uint16_t size)
+{
+	return size && size <= VQ_MAX_SIZE && (size & (size - 1)) == 0;
+}
+
+int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
+	     uint64_t desc_addr, uint64_t avail_addr, uint64_t used_addr,
+	     uint32_t flags, const char *name)
+{
+	memset(vq, 0, sizeof(*vq));
+	if (!dma || !size_ok(size) || (flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER)) ||
+	    !aligned(desc_addr, 16) || !aligned(avail_addr, 2) ||
+	    !aligned(used_addr, 4))
+		return -EINVAL;
+	vq->inflight = calloc(size, sizeof(*vq->inflight));
+	vq->resubmit = calloc(size, sizeof(*vq->resubmit));
+	if (flags & VQ_F_INDIRECT)
+		vq->bounce = aligned_alloc(64, vq_desc_bytes(size) < 64 ? 64 : vq_desc_bytes(size));
+	if (!vq->inflight || !vq->resubmit || ((flags & VQ_F_INDIRECT) && !vq->bounce)) {
+		vq_teardown(vq);
+		return -ENOMEM;
+	}
+	vq->dma = dma;
+	vq->size = size;
+	vq->mask = size - 1;
+	vq->flags = flags;
+	vq->desc_addr = desc_addr;
+	vq->avail_addr = avail_addr;
+	vq->used_addr = used_addr;
+	vq->vector = VQ_NO_VECTOR;
+	vq->enabled = 1;
+	vq->name = name;
+	vq->tbl_gen = 0; /* no table has gen 0: first burst translates */
+	vq->signalled_valid = true; /* used idx 0, nothing signalled yet */
+	return 0;
+}
+
+void vq_teardown(struct vq *vq)
+{
+	free(vq->inflight);
+	free(vq->resubmit);
+	free(vq->bounce);
+	memset(vq, 0, sizeof(*vq));
+}
+
+void vq_reset(struct vq *vq)
+{
+	if (vq->inflight)
+		memset(vq->inflight, 0, vq->size * sizeof(*vq->inflight));
+	vq->n_inflight = 0;
+	vq->n_resubmit = vq->resubmit_pos = 0;
+	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+	vq->signalled_valid = true;
+	vq->broken = false;
+	vq->error = VQ_OK;
+	vq->tbl_gen = 0;
+}
+
+enum walk_result { WALK_OK, WALK_FULL, WALK_BAD };
+
+/* Walk the chain at `head` into seg[0..cap). */
+static enum walk_result vq_walk(struct vq *vq, uint16_t head,
+				struct vq_chain *c, struct vq_seg *seg,
+				unsigned cap)
+{
+	const struct dma_table *t = vq->tbl;
+	const struct vq_desc *tab = vq->desc;
+	uint32_t tab_n = vq->size;
+	uint32_t count = 0, nseg = 0, nread = 0;
+	uint64_t rlen = 0, wlen = 0;
+	bool indirect = false, seen_write = false;
+	uint16_t idx = head;
+	enum vq_error err;
+
+	for (;;) {
+		const struct vq_desc *dp = &tab[idx];
+		uint64_t addr = vle64_to_cpu(READ_ONCE(dp->addr));
+		uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
+		uint16_t flags = vle16_to_cpu(READ_ONCE(dp->flags));
+		uint16_t next = vle16_to_cpu(READ_ONCE(dp->next));
+
+		if (flags & VQ_DESC_F_INDIRECT) {
+			if (indirect) {
+				err = VQ_ERR_INDIRECT_NESTED;
+				goto bad;
+			}
+			if (!(vq->flags & VQ_F_INDIRECT)) {
+				err = VQ_ERR_INDIRECT_FEAT;
+				goto bad;
+			}
+			if (flags & VQ_DESC_F_NEXT) {
+				err = VQ_ERR_INDIRECT_NEXT;
+				goto bad;
+			}
+			if (len == 0 || len % sizeof(struct vq_desc) ||
+			    len / sizeof(struct vq_desc) > vq->size) {
+				err = VQ_ERR_INDIRECT_LEN;
+				goto bad;
+			}
+			tab = dma_ptr(t, addr, len, DMA_PROT_READ);
+			if (!tab || !aligned(addr, 16)) {
+				/* Spans two regions, or unaligned: copy it. */
+				if (dma_read(t, addr, vq->bounce, len)) {
+					err = VQ_ERR_ADDR;
+					goto bad;
+				}
+				tab = vq->bounce;
+			}
+			tab_n = len / sizeof(struct vq_desc);
+			indirect = true;
+			idx = 0;
+			continue;
+		}
+		if (++count > vq->size) {
+			err = VQ_ERR_CHAIN_LEN;
+			goto bad;
+		}
+		bool w = flags & VQ_DESC_F_WRITE;
+		if (w) {
+			seen_write = true;
+		} else if (seen_write) {
+			err = VQ_ERR_ORDER;
+			goto bad;
+		}
+		if (len) {
+			if (addr + len - 1 < addr) {
+				err = VQ_ERR_LEN_OVERFLOW;
+				goto bad;
+			}
+			uint32_t prot = w ? DMA_PROT_WRITE : DMA_PROT_READ;
+			void *va = dma_ptr(t, addr, len, prot);
+			if (!va && !dma_range_ok(t, addr, len, prot)) {
+				err = VQ_ERR_ADDR;
+				goto bad;
+			}
+			if (nseg == cap)
+				return WALK_FULL;
+			seg[nseg++] = (struct vq_seg){
+				.iova = addr, .va = va, .len = len, .write = w,
+			};
+			if (w) {
+				wlen += len;
+			} else {
+				rlen += len;
+				nread++;
+			}
+			if (rlen + wlen > UINT32_MAX) {
+				err = VQ_ERR_LEN_OVERFLOW;
+				goto bad;
+			}
+		}
+		if (!(flags & VQ_DESC_F_NEXT))
+			break;
+		if (next >= tab_n) {
+			err = VQ_ERR_NEXT_RANGE;
+			goto bad;
+		}
+		idx = next;
+	}
+	c->head = head;
+	c->nseg = (uint16_t)nseg;
+	c->nread = (uint16_t)nread;
+	c->rlen = (uint32_t)rlen;
+	c->wlen = (uint32_t)wlen;
+	c->seg = seg;
+	return WALK_OK;
+bad:
+	vq_fail(vq, err);
+	return WALK_BAD;
+}
+
+unsigned vq_avail_count(struct vq *vq)
+{
+	if (!vq_begin(vq))
+		return 0;
+	uint16_t idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
+	return (uint16_t)(idx - vq->last_avail) + (vq->n_resubmit - vq->resubmit_pos);
+}
+
+unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
+		      struct vq_seg *segs, unsigned nsegs)
+{
+	unsigned got = 0, used = 0;
+
+	if (unlikely(!vq_begin(vq)))
+		return 0;
+
+	/* Chains in flight at a migration source come first. */
+	while (unlikely(vq->resubmit_pos < vq->n_resubmit) && got < n) {
+		uint16_t head = vq->resubmit[vq->resubmit_pos];
+		enum walk_result r = vq_walk(vq, head, &chains[got],
+					     segs + used, nsegs - used);
+		if (r != WALK_OK)
+			return got;
+		vq->inflight[head].busy = 1; /* counted in n_inflight at load */
+		vq->resubmit_pos++;
+		used += chains[got++].nseg;
+	}
+	if (got == n)
+		return got;
+
+	/* Acquire pairs with the driver's write barrier before it publishes
+	 * avail->idx: the ring entries and descriptors it covers are visible
+	 * to the reads below. */
+	uint16_t avail_idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx,
+							  __ATOMIC_ACQUIRE));
+	uint16_t count = (uint16_t)(avail_idx - vq->last_avail);
+	if (unlikely(count > vq->size)) {
+		vq_fail(vq, VQ_ERR_AVAIL_IDX);
+		return got;
+	}
+	if (count > n - got)
+		count = (uint16_t)(n - got);
+
+	while (count--) {
+		uint16_t slot = vq->last_avail & vq->mask;
+		uint16_t head = vle16_to_cpu(READ_ONCE(vq->avail->ring[slot]));
+
+		if (unlikely(head >= vq->size)) {
+			vq_fail(vq, VQ_ERR_HEAD_RANGE);
+			break;
+		}
+		if (unlikely(vq->inflight[head].busy)) {
+			vq_fail(vq, VQ_ERR_HEAD_BUSY);
+			break;
+		}
+		enum walk_result r = vq_walk(vq, head, &chains[got],
+					     segs + used, nsegs - used);
+		if (r != WALK_OK)
+			break;
+		vq->inflight[head].busy = 1;
+		vq->inflight[head].avail_idx = vq->last_avail;
+		vq->n_inflight++;
+		vq->last_avail++;
+		used += chains[got++].nseg;
+	}
+	vq->n_popped += got;
+	return got;
+}
+
+/* Mark used-ring entries [from, from+n) dirty (they may wrap). */
+static void mark_used_entries(const struct vq *vq, uint16_t from, unsigned n)
+{
+	if (likely(vq->tbl->log_shift == 0) || n == 0)
+		return;
+	unsigned slot = from & vq->mask;
+	unsigned first = vq->size - slot < n ? vq->size - slot : n;
+	uint64_t base = vq->used_addr + offsetof(struct vq_used, ring);
+
+	dma_mark_dirty(vq->tbl, base + slot * 8u, first * 8u);
+	if (n > first)
+		dma_mark_dirty(vq->tbl, base, (n - first) * 8u);
+}
+
+int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
+		  bool batch)
+{
+	unsigned i;
+
+	if (unlikely(!vq_begin(vq)))
+		return -EIO;
+	if (n == 0)
+		return 0;
+	if (n > vq->n_inflight || (batch && !(vq->flags & VQ_F_IN_ORDER)))
+		return -EINVAL;
+
+	/* Validate every id first (busy 1 -> 2) so a bad burst writes
+	 * nothing; undo the marks on failure. */
+	for (i = 0; i < n; i++) {
+		uint32_t id = done[i].id;
+		if (id >= vq->size || vq->inflight[id].busy != 1)
+			break;
+		if ((vq->flags & VQ_F_IN_ORDER) &&
+		    vq->inflight[id].avail_idx != (uint16_t)(vq->used_idx + i))
+			break;
+		vq->inflight[id].busy = 2;
+	}
+	if (i < n) {
+		while (i--)
+			vq->inflight[done[i].id].busy = 1;
+		return -EINVAL;
+	}
+
+	uint16_t old = vq->used_idx;
+	if (batch) {
+		const struct vq_done *d = &done[n - 1];
+		/* virtio 1.3, 2.7.9: one entry, at the offset of the batch's
+		 * first buffer, naming its last; the skipped buffers count as
+		 * completely used. */
+		struct vq_used_elem *e = &vq->used->ring[old & vq->mask];
+		e->id = cpu_to_vle32(d->id);
+		e->len = cpu_to_vle32(d->len);
+		mark_used_entries(vq, old, 1);
+	} else {
+		for (i = 0; i < n; i++) {
+			struct vq_used_elem *e = &vq->used->ring[(old + i) & vq->mask];
+			e->id = cpu_to_vle32(done[i].id);
+			e->len = cpu_to_vle32(done[i].len);
+		}
+		mark_used_entries(vq, old, n);
+	}
+	for (i = 0; i < n; i++)
+		vq->inflight[done[i].id].busy = 0;
+	vq->n_inflight -= (uint16_t)n;
+
+	uint16_t new_idx = (uint16_t)(old + n);
+	vq->used_idx = new_idx;
+	/* Release pairs with the driver's read barrier after it loads
+	 * used->idx: the entries above, and the data written into the
+	 * buffers before this call, are visible before the new index. */
+	__atomic_store_n(&vq->used->idx, cpu_to_vle16(new_idx), __ATOMIC_RELEASE);
+	dma_mark_dirty(vq->tbl, vq->used_addr + offsetof(struct vq_used, idx), 2);
+	/* More than 2^15 completions since the last decision: the event
+	 * window is ambiguous, so the next decision notifies. */
+	if ((int16_t)(new_idx - vq->signalled_used) < (uint16_t)(new_idx - old))
+		vq->signalled_valid = false;
+	vq->n_pushed += n;
+	return 0;
+}
+
+bool vq_should_notify(struct vq *vq)
+{
+	bool notify;
+
+	if (unlikely(!vq_begin(vq)))
+		return false;
+	if (vq->signalled_valid && vq->signalled_used == vq->used_idx)
+		return false; /* nothing completed since the last decision */
+
+	/* Full fence: our used->idx store must be visible before we read the
+	 * driver's suppression state. Pairs with the driver's full barrier
+	 * between re-enabling interrupts (flags / used_event) and re-reading
+	 * used->idx; without it both sides could miss each other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->flags & VQ_F_EVENT_IDX) {
+		uint16_t ev = vle16_to_cpu(READ_ONCE(*used_event(vq)));
+		notify = !vq->signalled_valid ||
+			 vq_need_event(ev, vq->used_idx, vq->signalled_used);
+	} else {
+		notify = !(vle16_to_cpu(READ_ONCE(vq->avail->flags)) &
+			   VQ_AVAIL_F_NO_INTERRUPT);
+	}
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_valid = true;
+	if (notify)
+		vq->n_notify++;
+	else
+		vq->n_notify_suppressed++;
+	return notify;
+}
+
+void vq_notify_disable(struct vq *vq)
+{
+	/* With EVENT_IDX, leaving avail_event behind suppresses kicks. */
+	if (!vq_begin(vq) || (vq->flags & VQ_F_EVENT_IDX))
+		return;
+	WRITE_ONCE(vq->used->flags, cpu_to_vle16(VQ_USED_F_NO_NOTIFY));
+	dma_mark_dirty(vq->tbl, vq->used_addr, 2);
+}
+
+bool vq_notify_enable(struct vq *vq)
+{
+	if (!vq_begin(vq))
+		return false;
+	if (vq->flags & VQ_F_EVENT_IDX) {
+		WRITE_ONCE(*avail_event(vq), cpu_to_vle16(vq->last_avail));
+		dma_mark_dirty(vq->tbl, vq->used_addr + vq_used_bytes(vq->size) - 2, 2);
+	} else {
+		WRITE_ONCE(vq->used->flags, 0);
+		dma_mark_dirty(vq->tbl, vq->used_addr, 2);
+	}
+	/* Full fence: the re-armed state must be visible before we re-read
+	 * avail->idx. Pairs with the driver's full barrier between publishing
+	 * avail->idx and reading used->flags / avail_event. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return vle16_to_cpu(READ_ONCE(vq->avail->idx)) != vq->last_avail ||
+	       vq->resubmit_pos < vq->n_resubmit;
+}
+
+static uint32_t chain_copy(const struct vq *vq, const struct vq_chain *c,
+			   bool to_chain, uint32_t off, void *buf, uint32_t len)
+{
+	unsigned i = to_chain ? c->nread : 0;
+	unsigned end = to_chain ? c->nseg : c->nread;
+	uint8_t *p = buf;
+	uint32_t done = 0;
+
+	for (; i < end && done < len; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		uint32_t n = s->len - off;
+		if (n > len - done)
+			n = len - done;
+		if (to_chain) {
+			if (likely(s->va != NULL)) {
+				memcpy((uint8_t *)s->va + off, p + done, n);
+				dma_mark_dirty(vq->tbl, s->iova + off, n);
+			} else if (dma_write(vq->tbl, s->iova + off, p + done, n)) {
+				break;
+			}
+		} else {
+			if (likely(s->va != NULL))
+				memcpy(p + done, (uint8_t *)s->va + off, n);
+			else if (dma_read(vq->tbl, s->iova + off, p + done, n))
+				break;
+		}
+		done += n;
+		off = 0;
+	}
+	return done;
+}
+
+uint32_t vq_chain_read(const struct vq *vq, const struct vq_chain *c,
+		       uint32_t off, void *dst, uint32_t len)
+{
+	return chain_copy(vq, c, false, off, dst, len);
+}
+
+uint32_t vq_chain_write(const struct vq *vq, const struct vq_chain *c,
+			uint32_t off, const void *src, uint32_t len)
+{
+	return chain_copy(vq, c, true, off, (void *)src, len);
+}
+
+static int by_age_desc(const void *a, const void *b, void *arg)
+{
+	const struct vq *vq = arg;
+	uint16_t age_a = (uint16_t)(vq->last_avail - vq->inflight[*(const uint16_t *)a].avail_idx);
+	uint16_t age_b = (uint16_t)(vq->last_avail - vq->inflight[*(const uint16_t *)b].avail_idx);
+
+	return (int)age_b - (int)age_a;
+}
+
+int vq_save(const struct vq *vq, struct vq_state *st)
+{
+	uint16_t n = 0, popped;
+
+	st->size = vq->size;
+	st->enabled = vq->enabled;
+	st->vector = vq->vector;
+	st->last_avail_idx = vq->last_avail;
+	st->last_used_idx = vq->used_idx;
+	st->flags = vq->flags;
+	st->desc_addr = vq->desc_addr;
+	st->avail_addr = vq->avail_addr;
+	st->used_addr = vq->used_addr;
+	/* Oldest first: heads restored here and not yet popped again, then
+	 * the popped ones by how long ago they were popped. */
+	for (uint16_t i = vq->resubmit_pos; i < vq->n_resubmit; i++)
+		st->inflight[n++] = vq->resubmit[i];
+	popped = n;
+	for (uint32_t h = 0; h < vq->size; h++)
+		if (vq->inflight[h].busy == 1)
+			st->inflight[n++] = (uint16_t)h;
+	qsort_r(&st->inflight[popped], n - popped, sizeof(uint16_t),
+		by_age_desc, (void *)vq);
+	st->n_inflight = n;
+	return 0;
+}
+
+int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
+	    const char *name)
+{
+	int rc;
+
+	if (!size_ok(st->size) || st->n_inflight > st->size ||
+	    (uint16_t)(st->last_avail_idx - st->last_used_idx) != st->n_inflight)
+		return -EINVAL;
+	for (uint16_t i = 0; i < st->n_inflight; i++) {
+		if (st->inflight[i] >= st->size)
+			return -EINVAL;
+		for (uint16_t j = 0; j < i; j++)
+			if (st->inflight[j] == st->inflight[i])
+				return -EINVAL;
+	}
+	rc = vq_setup(vq, dma, st->size, st->desc_addr, st->avail_addr,
+		      st->used_addr, st->flags, name);
+	if (rc)
+		return rc;
+	vq->enabled = st->enabled;
+	vq->vector = st->vector;
+	vq->last_avail = st->last_avail_idx;
+	vq->used_idx = st->last_used_idx;
+	/* The source may owe the driver an interrupt: decide afresh. */
+	vq->signalled_used = st->last_used_idx;
+	vq->signalled_valid = false;
+	memcpy(vq->resubmit, st->inflight, st->n_inflight * sizeof(uint16_t));
+	vq->n_resubmit = st->n_inflight;
+	vq->n_inflight = st->n_inflight;
+	for (uint16_t i = 0; i < st->n_inflight; i++) {
+		/* Busy (restored): only a re-pop makes it completable. */
+		vq->inflight[st->inflight[i]].busy = 3;
+		vq->inflight[st->inflight[i]].avail_idx =
+			(uint16_t)(st->last_used_idx + i);
+	}
+	return 0;
+}

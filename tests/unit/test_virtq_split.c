@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Split virtqueue, device side, driven through the driver side (sim_vq):
+ * basic exchange, notification suppression both ways, in-order batches,
+ * completion validation, save/load, DMA table changes and the dirty log,
+ * tens of thousands of random chains checked byte for byte, and driver
+ * and device on two threads sleeping on eventfds (no lost wake-ups).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vq_harness.h"
+
+static void drv_add1(struct env *e, uint64_t iova, uint32_t len, bool writable,
+		     void *token)
+{
+	struct sim_buf b = { iova, len };
+
+	if (writable)
+		assert_int_equal(sim_vq_add(&e->drv, NULL, 0, &b, 1, token, false), 0);
+	else
+		assert_int_equal(sim_vq_add(&e->drv, &b, 1, NULL, 0, token, false), 0);
+}
+
+static void test_basic_exchange(void **state)
+{
+	struct env e;
+	struct vq_chain c[4];
+	char msg[] = "hello, device";
+	char back[64] = { 0 };
+	uint32_t len;
+	bool bad;
+
+	(void)state;
+	env_init(&e, 8, 0, 0);
+	uint64_t out = env_alloc(&e, 64), in = env_alloc(&e, 64);
+	sim_hostmem_write(&e.mem, out, msg, sizeof(msg));
+	struct sim_buf o = { out, sizeof(msg) }, i = { in, 64 };
+	assert_int_equal(sim_vq_add(&e.drv, &o, 1, &i, 1, (void *)0x1234, false), 0);
+	assert_int_equal(env_pop(&e, c, 4), 0); /* not published yet */
+	assert_true(sim_vq_publish(&e.drv));
+	assert_int_equal(vq_avail_count(&e.vq), 1);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].nseg, 2);
+	assert_int_equal(c[0].nread, 1);
+	assert_int_equal(c[0].rlen, sizeof(msg));
+	assert_int_equal(c[0].wlen, 64);
+	assert_non_null(c[0].seg[0].va);
+	assert_int_equal(vq_chain_read(&e.vq, &c[0], 0, back, sizeof(back)), sizeof(msg));
+	assert_string_equal(back, msg);
+	assert_int_equal(vq_chain_write(&e.vq, &c[0], 0, "reply", 5), 5);
+	struct vq_done d = { c[0].head, 5 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_true(vq_should_notify(&e.vq));
+	assert_false(vq_should_notify(&e.vq)); /* nothing new since */
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)0x1234);
+	assert_false(bad);
+	assert_int_equal(len, 5);
+	sim_hostmem_read(&e.mem, in, back, 5);
+	assert_memory_equal(back, "reply", 5);
+	assert_null(sim_vq_get_used(&e.drv, &len, &bad));
+	assert_int_equal(e.drv.num_free, 8);
+	env_fini(&e);
+}
+
+static void test_setup_validation(void **state)
+{
+	struct env e;
+	struct vq q;
+
+	(void)state;
+	env_init(&e, 8, 0, 0);
+	assert_int_equal(vq_setup(&q, e.dma, 6, 0x100000, 0x100100, 0x100200, 0, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 0, 0x100000, 0x100100, 0x100200, 0, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 8, 0x100008, 0x100100, 0x100200, 0, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 8, 0x100000, 0x100101, 0x100200, 0, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 8, 0x100000, 0x100100, 0x100202, 0, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 8, 0x100000, 0x100100, 0x100200, 0x80, "x"), -EINVAL);
+	assert_int_equal(vq_setup(&q, e.dma, 32768, 0x100000, 0x100100, 0x100200, 0, "x"), 0);
+	vq_teardown(&q);
+	env_fini(&e);
+}
+
+/* Without EVENT_IDX: the flags fields, both ways. */
+static void test_suppression_flags(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq_done d;
+	uint32_t len;
+	bool bad;
+
+	(void)state;
+	env_init(&e, 8, 0, 0);
+	uint64_t b = env_alloc(&e, 64);
+
+	drv_add1(&e, b, 64, false, (void *)1);
+	assert_true(sim_vq_publish(&e.drv));       /* kicks wanted by default */
+	vq_notify_disable(&e.vq);
+	drv_add1(&e, b, 64, false, (void *)2);
+	assert_false(sim_vq_publish(&e.drv));      /* NO_NOTIFY honoured */
+	assert_true(vq_notify_enable(&e.vq));      /* work already there */
+	drv_add1(&e, b, 64, false, (void *)3);
+	assert_true(sim_vq_publish(&e.drv));
+	assert_int_equal(env_pop(&e, c, 8), 3);
+	assert_false(vq_notify_enable(&e.vq));     /* nothing new: may sleep */
+
+	sim_vq_disable_cb(&e.drv);
+	d = (struct vq_done){ c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_false(vq_should_notify(&e.vq));     /* NO_INTERRUPT honoured */
+	assert_true(sim_vq_enable_cb(&e.drv));     /* and the driver sees it */
+	d = (struct vq_done){ c[1].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_true(vq_should_notify(&e.vq));
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)1);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)2);
+	assert_false(sim_vq_enable_cb(&e.drv));
+	assert_int_equal(e.vq.n_notify, 1);
+	assert_int_equal(e.vq.n_notify_suppressed, 1);
+	env_fini(&e);
+}
+
+/* With EVENT_IDX: used_event and avail_event. */
+static void test_suppression_event_idx(void **state)
+{
+	struct env e;
+	struct vq_chain c[16];
+	struct vq_done d[16];
+	uint32_t len;
+	bool bad;
+
+	(void)state;
+	env_init(&e, 16, VQ_F_EVENT_IDX, 0);
+	uint64_t b = env_alloc(&e, 64);
+
+	/* avail_event starts at 0: the first buffer is kicked. */
+	drv_add1(&e, b, 64, false, (void *)1);
+	assert_true(sim_vq_publish(&e.drv));
+	/* The device does not re-arm: later publishes are not kicked. */
+	drv_add1(&e, b, 64, false, (void *)2);
+	assert_false(sim_vq_publish(&e.drv));
+	/* The device re-arms at its position: the next one is kicked. */
+	assert_int_equal(env_pop(&e, c, 16), 2);
+	assert_false(vq_notify_enable(&e.vq));
+	assert_int_equal(vle16_to_cpu(*vq_avail_event_ptr(e.drv.used, 16)), 2);
+	drv_add1(&e, b, 64, false, (void *)3);
+	drv_add1(&e, b, 64, false, (void *)4);
+	assert_true(sim_vq_publish(&e.drv));
+	assert_int_equal(env_pop(&e, &c[2], 14), 2);
+
+	/* used_event: the driver asks for an interrupt when entry 2 (the
+	 * third completion) is used. */
+	*vq_used_event_ptr(e.drv.avail, 16) = cpu_to_vle16(2);
+	for (int i = 0; i < 4; i++)
+		d[i] = (struct vq_done){ c[i].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d[0], 1, false), 0);
+	assert_false(vq_should_notify(&e.vq));     /* used idx 1 */
+	assert_int_equal(vq_push_burst(&e.vq, &d[1], 1, false), 0);
+	assert_false(vq_should_notify(&e.vq));     /* used idx 2 */
+	assert_int_equal(vq_push_burst(&e.vq, &d[2], 2, false), 0);
+	assert_true(vq_should_notify(&e.vq));      /* crossed entry 2 */
+	for (int i = 1; i <= 4; i++)
+		assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)(uintptr_t)i);
+	/* The driver re-armed used_event at its position while reaping. */
+	assert_int_equal(vle16_to_cpu(*vq_used_event_ptr(e.drv.avail, 16)), 4);
+	/* The flags field is ignored under EVENT_IDX. */
+	e.drv.avail->flags = cpu_to_vle16(VQ_AVAIL_F_NO_INTERRUPT);
+	drv_add1(&e, b, 64, false, (void *)5);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 16), 1);
+	d[0] = (struct vq_done){ c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, d, 1, false), 0);
+	assert_true(vq_should_notify(&e.vq));
+	env_fini(&e);
+}
+
+static void test_in_order_batch(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq_done d[8];
+	uint64_t b[5];
+	uint32_t len;
+	bool bad;
+
+	(void)state;
+	env_init(&e, 8, VQ_F_IN_ORDER | VQ_F_INDIRECT, 4);
+	for (int i = 0; i < 5; i++) {
+		b[i] = env_alloc(&e, 100);
+		struct sim_buf w[2] = { { b[i], 40 }, { b[i] + 40, 60 } };
+		/* Mix direct 2-descriptor chains and indirect ones. */
+		assert_int_equal(sim_vq_add(&e.drv, NULL, 0, w, 2,
+					    (void *)(uintptr_t)(i + 1), i % 2), 0);
+	}
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 8), 5);
+	/* Descriptors were used in ring order: heads 0, 2, 3, 5, 6. */
+	assert_int_equal(c[0].head, 0);
+	assert_int_equal(c[1].head, 2);
+	assert_int_equal(c[2].head, 3);
+	assert_int_equal(c[3].head, 5);
+	assert_int_equal(c[4].head, 6);
+	for (int i = 0; i < 5; i++)
+		d[i] = (struct vq_done){ c[i].head, 100 };
+	d[3].len = 7;
+	/* Out of order under IN_ORDER is refused, and writes nothing. */
+	struct vq_done swapped[2] = { d[1], d[0] };
+	assert_int_equal(vq_push_burst(&e.vq, swapped, 2, false), -EINVAL);
+	assert_int_equal(e.drv.used->idx, 0);
+	/* One entry for four chains, at the first chain's offset, naming
+	 * the last; then one plain entry. */
+	assert_int_equal(vq_push_burst(&e.vq, d, 4, true), 0);
+	assert_int_equal(vle16_to_cpu(e.drv.used->idx), 4);
+	assert_int_equal(vle32_to_cpu(e.drv.used->ring[0].id), c[3].head);
+	assert_int_equal(vle32_to_cpu(e.drv.used->ring[0].len), 7);
+	assert_int_equal(vq_push_burst(&e.vq, &d[4], 1, false), 0);
+	assert_int_equal(vle32_to_cpu(e.drv.used->ring[4].id), c[4].head);
+	for (int i = 0; i < 5; i++) {
+		assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)(uintptr_t)(i + 1));
+		assert_false(bad);
+		/* Skipped chains count as fully written. */
+		assert_int_equal(len, i == 3 ? 7 : 100);
+	}
+	assert_null(sim_vq_get_used(&e.drv, &len, &bad));
+	assert_int_equal(e.drv.num_free, 8);
+	env_fini(&e);
+}
+
+static void test_push_validation(void **state)
+{
+	struct env e;
+	struct vq_chain c[4];
+	uint64_t b;
+
+	(void)state;
+	env_init(&e, 4, 0, 0);
+	b = env_alloc(&e, 64);
+	drv_add1(&e, b, 64, true, (void *)1);
+	drv_add1(&e, b, 64, true, (void *)2);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 4), 2);
+	struct vq_done bad_id[1] = { { 9, 0 } };
+	assert_int_equal(vq_push_burst(&e.vq, bad_id, 1, false), -EINVAL);
+	struct vq_done not_popped[1] = { { 3, 0 } };
+	assert_int_equal(vq_push_burst(&e.vq, not_popped, 1, false), -EINVAL);
+	struct vq_done dup[2] = { { c[0].head, 0 }, { c[0].head, 0 } };
+	assert_int_equal(vq_push_burst(&e.vq, dup, 2, false), -EINVAL);
+	struct vq_done one[1] = { { c[1].head, 0 } };
+	assert_int_equal(vq_push_burst(&e.vq, one, 1, true), -EINVAL); /* batch needs IN_ORDER */
+	assert_int_equal(e.drv.used->idx, 0); /* nothing written by any of these */
+	assert_int_equal(e.vq.n_inflight, 2);
+	struct vq_done both[2] = { { c[1].head, 1 }, { c[0].head, 2 } };
+	assert_int_equal(vq_push_burst(&e.vq, both, 2, false), 0);
+	assert_int_equal(vq_push_burst(&e.vq, both, 1, false), -EINVAL); /* twice */
+	assert_int_equal(e.vq.n_inflight, 0);
+	assert_false(vq_broken(&e.vq));
+	env_fini(&e);
+}
+
+/* Save with chains in flight, load into a fresh queue: the in-flight
+ * chains come back first, oldest first, and complete exactly once. */
+static void test_save_load(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq q2;
+	struct vq_state *st = malloc(vq_state_bytes(8));
+	uint32_t len;
+	bool bad;
+	uint64_t b;
+
+	(void)state;
+	env_init(&e, 8, VQ_F_EVENT_IDX, 0);
+	b = env_alloc(&e, 512);
+	for (int i = 0; i < 5; i++)
+		drv_add1(&e, b + 64 * i, 64, true, (void *)(uintptr_t)(i + 1));
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 8), 5);
+	struct vq_done d[2] = { { c[3].head, 3 }, { c[1].head, 1 } };
+	assert_int_equal(vq_push_burst(&e.vq, d, 2, false), 0);
+	assert_int_equal(vq_save(&e.vq, st), 0);
+	assert_int_equal(st->n_inflight, 3);
+	assert_int_equal(st->inflight[0], c[0].head);
+	assert_int_equal(st->inflight[1], c[2].head);
+	assert_int_equal(st->inflight[2], c[4].head);
+	assert_int_equal(st->last_avail_idx, 5);
+	assert_int_equal(st->last_used_idx, 2);
+
+	/* Broken states are refused. */
+	struct vq_state *badst = malloc(vq_state_bytes(8));
+	memcpy(badst, st, vq_state_bytes(8));
+	badst->inflight[1] = badst->inflight[0];
+	assert_int_equal(vq_load(&q2, e.dma, badst, "q2"), -EINVAL);
+	memcpy(badst, st, vq_state_bytes(8));
+	badst->inflight[2] = 8;
+	assert_int_equal(vq_load(&q2, e.dma, badst, "q2"), -EINVAL);
+	memcpy(badst, st, vq_state_bytes(8));
+	badst->last_used_idx = 1;
+	assert_int_equal(vq_load(&q2, e.dma, badst, "q2"), -EINVAL);
+	memcpy(badst, st, vq_state_bytes(8));
+	badst->size = 12;
+	assert_int_equal(vq_load(&q2, e.dma, badst, "q2"), -EINVAL);
+	free(badst);
+
+	/* The source goes away; the destination takes over. */
+	vq_teardown(&e.vq);
+	assert_int_equal(vq_load(&e.vq, e.dma, st, "q2"), 0);
+	/* Can't complete a restored chain before popping it again. */
+	struct vq_done early = { st->inflight[0], 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &early, 1, false), -EINVAL);
+	drv_add1(&e, b + 64 * 5, 64, true, (void *)6);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_avail_count(&e.vq), 4);
+	assert_int_equal(env_pop(&e, c, 2), 2);
+	assert_int_equal(c[0].head, st->inflight[0]);
+	assert_int_equal(c[1].head, st->inflight[1]);
+	assert_int_equal(env_pop(&e, &c[2], 6), 2);
+	assert_int_equal(c[2].head, st->inflight[2]);
+	for (int i = 0; i < 4; i++) {
+		struct vq_done x = { c[i].head, 9 };
+		assert_int_equal(vq_push_burst(&e.vq, &x, 1, false), 0);
+	}
+	int seen[7] = { 0 };
+	void *t;
+	while ((t = sim_vq_get_used(&e.drv, &len, &bad)))
+		seen[(uintptr_t)t]++;
+	assert_false(bad);
+	for (int i = 1; i <= 6; i++)
+		assert_int_equal(seen[i], 1);
+	free(st);
+	env_fini(&e);
+}
+
+/* Mapping more memory re-translates the rings; unmapping the rings'
+ * region breaks the queue instead of touching freed memory. */
+static void test_dma_table_changes(void **state)
+{
+	struct env e;
+	struct vq_chain c[4];
+	static uint8_t extra[4096];
+	uint64_t b;
+
+	(void)state;
+	env_init(&e, 4, 0, 0);
+	b = env_alloc(&e, 64);
+	drv_add1(&e, b, 64, false, (void *)1);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	uint64_t gen = e.vq.tbl_gen;
+	assert_int_equal(dma_map(e.dma, 0x9000000, sizeof(extra), extra, DMA_PROT_READ), 0);
+	drv_add1(&e, 0x9000000, 64, false, (void *)2);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_true(e.vq.tbl_gen > gen);
+	assert_ptr_equal(c[0].seg[0].va, extra);
+	assert_int_equal(dma_unmap(e.dma, H_IOVA0, H_LEN0), 0);
+	assert_int_equal(env_pop(&e, c, 4), 0);
+	assert_true(vq_broken(&e.vq));
+	assert_int_equal(e.vq.error, VQ_ERR_RING_ADDR);
+	env_fini(&e);
+}
+
+static void test_dirty_log_marks(void **state)
+{
+	struct env e;
+	struct vq_chain c[4];
+	uint64_t bm[(2 * H_LEN0 / 4096) / 64];
+
+	(void)state;
+	env_init(&e, 4, VQ_F_EVENT_IDX, 0);
+	uint64_t in = env_alloc(&e, 3 * 4096);
+	in = (in + 4095) & ~4095ull;
+	struct sim_buf w = { in + 4000, 200 }; /* crosses a page */
+	assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &w, 1, (void *)1, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(dma_log_start(e.dma, 4096), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, 2 * H_LEN0, bm), 0);
+	for (size_t i = 0; i < sizeof(bm) / 8; i++)
+		assert_int_equal(bm[i], 0); /* popping writes nothing */
+	uint8_t data[200];
+	memset(data, 7, sizeof(data));
+	assert_int_equal(vq_chain_write(&e.vq, &c[0], 0, data, 200), 200);
+	struct vq_done d = { c[0].head, 200 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_false(vq_notify_enable(&e.vq)); /* writes avail_event */
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, 2 * H_LEN0, bm), 0);
+	uint64_t want[3] = { (in - H_IOVA0) / 4096, (in - H_IOVA0) / 4096 + 1,
+			     (e.drv.used_iova - H_IOVA0) / 4096 };
+	unsigned set = 0;
+	for (size_t p = 0; p < 2 * H_LEN0 / 4096; p++) {
+		if (!(bm[p / 64] & (1ull << (p % 64))))
+			continue;
+		set++;
+		assert_true(p == want[0] || p == want[1] || p == want[2]);
+	}
+	assert_int_equal(set, 3);
+	env_fini(&e);
+}
+
+/* ---- random chains, byte for byte ------------------------------------- */
+
+#define R_MAX_PIECES 6
+#define R_SLOT_BYTES (8u << 10)
+
+struct rtok {
+	uint32_t seq;
+	unsigned nout, nin;
+	struct sim_buf out[R_MAX_PIECES], in[R_MAX_PIECES];
+	uint32_t wlen;
+	bool busy;
+};
+
+static uint8_t pat(uint32_t seed, uint32_t i)
+{
+	return (uint8_t)(seed * 2654435761u + i * 40503u + (i >> 8));
+}
+
+static uint32_t rnd(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*s >> 33);
+}
+
+struct rstats {
+	uint64_t chains, spanning, indirect, batches;
+};
+
+static void run_random(uint32_t flags, unsigned nchains, uint64_t seed,
+		       struct rstats *st)
+{
+	const uint16_t size = 64;
+	struct env e;
+	struct rtok *tok = calloc(size, sizeof(*tok));
+	struct vq_chain ch[32];
+	struct vq_done pend[64];
+	unsigned npend = 0;
+	uint32_t seq = 0, done_count = 0, nonce = 1;
+	uint8_t buf[R_MAX_PIECES * 512];
+	/* Slot areas run from the large region across the small ones; every
+	 * eighth has a region boundary 1 KiB in, so its chains often span. */
+	const uint64_t base = H_IOVA1 - 16 * R_SLOT_BYTES - 1024;
+
+	env_init(&e, size, flags, R_MAX_PIECES * 2);
+	memset(st, 0, sizeof(*st));
+	while (done_count < nchains) {
+		/* Driver: post random chains while there is room. */
+		for (unsigned k = 0; k < size && seq < nchains; k++) {
+			unsigned slot = rnd(&seed) % size;
+			if (tok[slot].busy)
+				continue;
+			struct rtok *t = &tok[slot];
+			bool ind = (flags & VQ_F_INDIRECT) && rnd(&seed) % 2;
+			t->nout = rnd(&seed) % (R_MAX_PIECES + 1);
+			t->nin = rnd(&seed) % (R_MAX_PIECES + 1);
+			if (t->nout + t->nin == 0)
+				t->nout = 1;
+			if (!ind && e.drv.num_free < t->nout + t->nin)
+				break;
+			uint64_t at = base + (uint64_t)slot * R_SLOT_BYTES + rnd(&seed) % 256;
+			t->seq = seq;
+			t->wlen = 0;
+			uint32_t roff = 0;
+			for (unsigned i = 0; i < t->nout + t->nin; i++) {
+				struct sim_buf *b = i < t->nout ? &t->out[i] : &t->in[i - t->nout];
+				b->len = 1 + rnd(&seed) % 512; /* 12 x (512 + 32) + 256 fits a slot */
+				if (i < t->nout && i == 0 && b->len < 4)
+					b->len = 4; /* room for the sequence number */
+				b->iova = at;
+				at += b->len + rnd(&seed) % 32;
+				if (i < t->nout) {
+					for (uint32_t j = 0; j < b->len; j++)
+						buf[j] = pat(t->seq, roff + j);
+					if (i == 0)
+						memcpy(buf, &t->seq, 4);
+					sim_hostmem_write(&e.mem, b->iova, buf, b->len);
+					roff += b->len;
+				} else {
+					memset(buf, 0xee, b->len);
+					sim_hostmem_write(&e.mem, b->iova, buf, b->len);
+					t->wlen += b->len;
+				}
+			}
+			int rc = sim_vq_add(&e.drv, t->out, t->nout, t->in, t->nin, t, ind);
+			if (rc == -ENOSPC)
+				break;
+			assert_int_equal(rc, 0);
+			t->busy = true;
+			seq++;
+			st->indirect += ind;
+		}
+		sim_vq_publish(&e.drv);
+
+		/* Device: pop a random burst, check and fill every chain. */
+		unsigned n = vq_pop_burst(&e.vq, ch, 1 + rnd(&seed) % 32, e.segs, size);
+		assert_false(vq_broken(&e.vq));
+		for (unsigned i = 0; i < n; i++) {
+			struct vq_chain *c = &ch[i];
+			bool span = false;
+			for (unsigned s = 0; s < c->nseg; s++)
+				span |= c->seg[s].va == NULL;
+			st->spanning += span;
+			if (c->rlen) {
+				assert_int_equal(vq_chain_read(&e.vq, c, 0, buf, c->rlen), c->rlen);
+				uint32_t s;
+				memcpy(&s, buf, 4);
+				for (uint32_t j = 4; j < c->rlen; j++)
+					if (buf[j] != pat(s, j))
+						fail_msg("chain seq %u byte %u differs", s, j);
+			}
+			uint32_t len = c->wlen;
+			/* In order with batching, only the last chain of a batch
+			 * may report less than everything. */
+			if (!(flags & VQ_F_IN_ORDER) && c->wlen >= 4)
+				len = 4 + rnd(&seed) % (c->wlen - 3);
+			if (len >= 4) {
+				for (uint32_t j = 0; j < len; j++)
+					buf[j] = pat(nonce, j);
+				memcpy(buf, &nonce, 4);
+				nonce++;
+			} else {
+				memset(buf, 0xab, len);
+			}
+			assert_int_equal(vq_chain_write(&e.vq, c, 0, buf, len), len);
+			pend[npend++] = (struct vq_done){ c->head, len };
+		}
+		/* Complete a random number of the pending chains. */
+		unsigned k = npend ? rnd(&seed) % (npend + 1) : 0;
+		if (done_count + npend >= nchains)
+			k = npend;
+		if (!(flags & VQ_F_IN_ORDER)) {
+			for (unsigned i = 0; i < npend; i++) { /* shuffle */
+				unsigned j = i + rnd(&seed) % (npend - i);
+				struct vq_done x = pend[i];
+				pend[i] = pend[j];
+				pend[j] = x;
+			}
+		}
+		bool batch = (flags & VQ_F_IN_ORDER) && rnd(&seed) % 2;
+		if (k) {
+			assert_int_equal(vq_push_burst(&e.vq, pend, k, batch), 0);
+			st->batches += batch;
+			memmove(pend, pend + k, (npend - k) * sizeof(pend[0]));
+			npend -= k;
+		}
+		vq_should_notify(&e.vq);
+
+		/* Driver: reap and check what the device wrote. */
+		uint32_t len;
+		bool bad;
+		struct rtok *t;
+		while ((t = sim_vq_get_used(&e.drv, &len, &bad))) {
+			assert_true(t->busy);
+			assert_true(len <= t->wlen);
+			uint32_t off = 0, nn = 0;
+			for (unsigned i = 0; i < t->nin; i++) {
+				sim_hostmem_read(&e.mem, t->in[i].iova, buf + off, t->in[i].len);
+				off += t->in[i].len;
+			}
+			if (len >= 4) {
+				memcpy(&nn, buf, 4);
+				for (uint32_t j = 4; j < len; j++)
+					if (buf[j] != pat(nn, j))
+						fail_msg("written byte %u differs", j);
+			}
+			for (uint32_t j = len; j < t->wlen; j++)
+				if (buf[j] != 0xee)
+					fail_msg("byte %u past len was written", j);
+			t->busy = false;
+			done_count++;
+			st->chains++;
+		}
+		assert_false(bad);
+	}
+	assert_int_equal(e.vq.n_inflight, 0);
+	assert_int_equal(e.drv.num_free, size);
+	free(tok);
+	env_fini(&e);
+}
+
+static void test_random(void **state)
+{
+	static const uint32_t cfg[] = {
+		0,
+		VQ_F_EVENT_IDX,
+		VQ_F_INDIRECT,
+		VQ_F_INDIRECT | VQ_F_EVENT_IDX,
+		VQ_F_IN_ORDER,
+		VQ_F_IN_ORDER | VQ_F_INDIRECT | VQ_F_EVENT_IDX,
+	};
+	(void)state;
+	for (unsigned i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
+		struct rstats st;
+		run_random(cfg[i], 12000, 0x1234567ull + i, &st);
+		print_message("    flags %#x: %lu chains, %lu spanning regions, %lu indirect, %lu batches\n",
+			      cfg[i], (unsigned long)st.chains, (unsigned long)st.spanning,
+			      (unsigned long)st.indirect, (unsigned long)st.batches);
+		assert_int_equal(st.chains, 12000);
+		assert_true(st.spanning > st.chains / 50);
+		if (cfg[i] & VQ_F_INDIRECT)
+			assert_true(st.indirect > 0);
+		if (cfg[i] & VQ_F_IN_ORDER)
+			assert_true(st.batches > 0);
+	}
+}
+
+/* ---- two threads, sleeping on eventfds -------------------------------- */
+
+struct tt {
+	struct env e;
+	int kick_fd, call_fd;
+	unsigned total;
+	uint32_t flags;
+	uint64_t dev_sleeps, drv_sleeps, bad;
+};
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu % (int)sysconf(_SC_NPROCESSORS_ONLN), &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Wait on fd; false when two seconds pass (a lost wake-up). */
+static bool wait_fd(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&p, 1, 2000) != 1)
+		return false;
+	return read(fd, &v, sizeof(v)) == sizeof(v);
+}
+
+static void *device_thread(void *arg)
+{
+	struct tt *t = arg;
+	struct vq_chain ch[32];
+	struct vq_done d[32];
+	unsigned done = 0, expect = 0;
+
+	pin(1);
+	while (done < t->total) {
+		unsigned n = vq_pop_burst(&t->e.vq, ch, 32, t->e.segs, t->e.vq.size);
+		if (n == 0) {
+			/* Idle: re-arm kicks, re-check, then sleep. */
+			if (vq_notify_enable(&t->e.vq))
+				continue;
+			t->dev_sleeps++;
+			if (!wait_fd(t->kick_fd)) {
+				t->bad++;
+				break;
+			}
+			vq_notify_disable(&t->e.vq);
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t s = 0;
+			vq_chain_read(&t->e.vq, &ch[i], 0, &s, 4);
+			if (s != expect++)
+				t->bad++;
+			d[i] = (struct vq_done){ ch[i].head, 0 };
+		}
+		if (vq_push_burst(&t->e.vq, d, n, false))
+			t->bad++;
+		if (vq_should_notify(&t->e.vq)) {
+			uint64_t one = 1;
+			if (write(t->call_fd, &one, 8) != 8)
+				t->bad++;
+		}
+		done += n;
+	}
+	return NULL;
+}
+
+static void two_threads(uint32_t flags)
+{
+	struct tt *t = calloc(1, sizeof(*t));
+	pthread_t dev;
+	uint32_t sent = 0, reaped = 0;
+	uint64_t bufs;
+
+	env_init(&t->e, 256, flags, 0);
+	t->total = 100000;
+	t->flags = flags;
+	t->kick_fd = eventfd(0, EFD_CLOEXEC);
+	t->call_fd = eventfd(0, EFD_CLOEXEC);
+	bufs = env_alloc(&t->e, 256 * 64);
+	vq_notify_disable(&t->e.vq);
+	assert_int_equal(pthread_create(&dev, NULL, device_thread, t), 0);
+	pin(0);
+	sim_vq_disable_cb(&t->e.drv);
+	while (reaped < t->total) {
+		unsigned added = 0;
+		while (sent < t->total && t->e.drv.num_free) {
+			uint64_t b = bufs + (uint64_t)(sent % 256) * 64;
+			struct sim_buf o = { b, 64 };
+			sim_hostmem_write(&t->e.mem, b, &sent, 4);
+			assert_int_equal(sim_vq_add(&t->e.drv, &o, 1, NULL, 0, (void *)1, false), 0);
+			sent++;
+			added++;
+		}
+		if (added && sim_vq_publish(&t->e.drv)) {
+			uint64_t one = 1;
+			assert_int_equal(write(t->kick_fd, &one, 8), 8);
+		}
+		uint32_t len;
+		bool bad;
+		unsigned got = 0;
+		while (sim_vq_get_used(&t->e.drv, &len, &bad))
+			got++;
+		assert_false(bad);
+		reaped += got;
+		if (!got && reaped < t->total && (sent == t->total || !t->e.drv.num_free)) {
+			/* Nothing to do: re-arm interrupts, re-check, sleep. */
+			if (sim_vq_enable_cb(&t->e.drv)) {
+				sim_vq_disable_cb(&t->e.drv);
+				continue;
+			}
+			t->drv_sleeps++;
+			if (!wait_fd(t->call_fd)) {
+				t->bad++;
+				break;
+			}
+			sim_vq_disable_cb(&t->e.drv);
+		}
+	}
+	if (t->bad) {
+		/* Unblock the device if it sleeps, then report. */
+		uint64_t one = 1;
+		ssize_t w = write(t->kick_fd, &one, 8);
+		(void)w;
+	}
+	pthread_join(dev, NULL);
+	print_message("    flags %#x: %u chains, device slept %lu times, driver %lu, kicks %lu (suppressed %lu), interrupts %lu (suppressed %lu)\n",
+		      flags, reaped, (unsigned long)t->dev_sleeps, (unsigned long)t->drv_sleeps,
+		      (unsigned long)t->e.drv.n_kicks, (unsigned long)t->e.drv.n_kicks_suppressed,
+		      (unsigned long)t->e.vq.n_notify, (unsigned long)t->e.vq.n_notify_suppressed);
+	assert_int_equal(t->bad, 0);
+	assert_int_equal(reaped, t->total);
+	close(t->kick_fd);
+	close(t->call_fd);
+	env_fini(&t->e);
+	free(t);
+}
+
+static void test_two_threads_flags(void **state)
+{
+	(void)state;
+	two_threads(0);
+}
+
+static void test_two_threads_event_idx(void **state)
+{
+	(void)state;
+	two_threads(VQ_F_EVENT_IDX);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic_exchange),
+		cmocka_unit_test(test_setup_validation),
+		cmocka_unit_test(test_suppression_flags),
+		cmocka_unit_test(test_suppression_event_idx),
+		cmocka_unit_test(test_in_order_batch),
+		cmocka_unit_test(test_push_validation),
+		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_dma_table_changes),
+		cmocka_unit_test(test_dirty_log_marks),
+		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_two_threads_flags),
+		cmocka_unit_test(test_two_threads_event_idx),
+	};
+	return cmocka_run_group_tests_name("virtq_split", tests, NULL, NULL);
+}
