@@ -112,7 +112,10 @@ int dma_map(struct dma_space *s, uint64_t iova, uint64_t len, void *va,
 	uint32_t pos;
 	int rc = 0;
 
+	/* va must be congruent to iova mod 16: aligned ring and descriptor
+	 * IOVAs then give aligned pointers for the atomics on them. */
 	if (len == 0 || va == NULL || iova + len - 1 < iova ||
+	    (((uintptr_t)va ^ iova) & 15) ||
 	    (uintptr_t)va + len - 1 < (uintptr_t)va ||
 	    (prot & ~(DMA_PROT_READ | DMA_PROT_WRITE)) || prot == 0)
 		return -EINVAL;
@@ -263,6 +266,10 @@ void dma_mark_dirty_slow(const struct dma_table *t, uint64_t iova,
 
 	if (len == 0)
 		return;
+	/* Release: the write this mark stands for is visible before the mark,
+	 * so a report that sees the bit sees the data (pairs with the
+	 * acquire-release read-and-clear in take_bit). */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	uint64_t last = iova + len - 1;
 	if (last < iova)
 		last = UINT64_MAX;
@@ -272,8 +279,6 @@ void dma_mark_dirty_slow(const struct dma_table *t, uint64_t iova,
 			continue;
 		const struct dma_region *r = &t->r[i];
 		uint64_t bit = p - r->dirty_first;
-		/* Relaxed is enough: the report's exchange sees every bit set
-		 * before the write it stands for became visible to the host. */
 		__atomic_fetch_or(&r->dirty[bit / 64], 1ull << (bit % 64),
 				  __ATOMIC_RELAXED);
 		if (p == (UINT64_MAX >> shift))

@@ -73,7 +73,11 @@ static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
 			   DMA_PROT_WRITE);
 	vq->tbl = t;
 	vq->tbl_gen = t->gen;
-	if (!vq->desc || !vq->avail || !vq->used) {
+	/* dma_map keeps va congruent to iova mod 16, so aligned IOVAs give
+	 * aligned pointers; checked again here because the atomics need it. */
+	if (!vq->desc || !vq->avail || !vq->used ||
+	    ((uintptr_t)vq->desc & 15) || ((uintptr_t)vq->avail & 1) ||
+	    ((uintptr_t)vq->used & 3)) {
 		vq_fail(vq, VQ_ERR_RING_ADDR);
 		return false;
 	}
@@ -198,7 +202,7 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 				goto bad;
 			}
 			tab = dma_ptr(t, addr, len, DMA_PROT_READ);
-			if (!tab || !aligned(addr, 16)) {
+			if (!tab || ((uintptr_t)tab & 15)) {
 				/* Spans two regions, or unaligned: copy it. */
 				if (dma_read(t, addr, vq->bounce, len)) {
 					err = VQ_ERR_ADDR;
@@ -262,6 +266,7 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 	c->nread = (uint16_t)nread;
 	c->rlen = (uint32_t)rlen;
 	c->wlen = (uint32_t)wlen;
+	c->gen = t->gen;
 	c->seg = seg;
 	return WALK_OK;
 bad:
@@ -274,7 +279,12 @@ unsigned vq_avail_count(struct vq *vq)
 	if (!vq_begin(vq))
 		return 0;
 	uint16_t idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
-	return (uint16_t)(idx - vq->last_avail) + (vq->n_resubmit - vq->resubmit_pos);
+	uint16_t count = (uint16_t)(idx - vq->last_avail);
+	if (count > vq->size) {
+		vq_fail(vq, VQ_ERR_AVAIL_IDX);
+		return 0;
+	}
+	return count + (vq->n_resubmit - vq->resubmit_pos);
 }
 
 unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
@@ -282,22 +292,21 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 {
 	unsigned got = 0, used = 0;
 
-	if (unlikely(!vq_begin(vq)))
+	if (unlikely(!vq_begin(vq) || nsegs < vq->size))
 		return 0;
 
 	/* Chains in flight at a migration source come first. */
 	while (unlikely(vq->resubmit_pos < vq->n_resubmit) && got < n) {
 		uint16_t head = vq->resubmit[vq->resubmit_pos];
-		enum walk_result r = vq_walk(vq, head, &chains[got],
-					     segs + used, nsegs - used);
-		if (r != WALK_OK)
-			return got;
+		if (vq_walk(vq, head, &chains[got], segs + used, nsegs - used) != WALK_OK)
+			goto out;
 		vq->inflight[head].busy = 1; /* counted in n_inflight at load */
+		vq->inflight[head].wlen = chains[got].wlen;
 		vq->resubmit_pos++;
 		used += chains[got++].nseg;
 	}
 	if (got == n)
-		return got;
+		goto out;
 
 	/* Acquire pairs with the driver's write barrier before it publishes
 	 * avail->idx: the ring entries and descriptors it covers are visible
@@ -307,7 +316,7 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 	uint16_t count = (uint16_t)(avail_idx - vq->last_avail);
 	if (unlikely(count > vq->size)) {
 		vq_fail(vq, VQ_ERR_AVAIL_IDX);
-		return got;
+		goto out;
 	}
 	if (count > n - got)
 		count = (uint16_t)(n - got);
@@ -324,16 +333,17 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 			vq_fail(vq, VQ_ERR_HEAD_BUSY);
 			break;
 		}
-		enum walk_result r = vq_walk(vq, head, &chains[got],
-					     segs + used, nsegs - used);
-		if (r != WALK_OK)
+		if (vq_walk(vq, head, &chains[got], segs + used, nsegs - used) != WALK_OK)
 			break;
-		vq->inflight[head].busy = 1;
-		vq->inflight[head].avail_idx = vq->last_avail;
+		vq->inflight[head] = (struct vq_inflight){
+			.avail_idx = vq->last_avail, .busy = 1,
+			.wlen = chains[got].wlen,
+		};
 		vq->n_inflight++;
 		vq->last_avail++;
 		used += chains[got++].nseg;
 	}
+out:
 	vq->n_popped += got;
 	return got;
 }
@@ -368,7 +378,11 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 	 * nothing; undo the marks on failure. */
 	for (i = 0; i < n; i++) {
 		uint32_t id = done[i].id;
-		if (id >= vq->size || vq->inflight[id].busy != 1)
+		if (id >= vq->size || vq->inflight[id].busy != 1 ||
+		    done[i].len > vq->inflight[id].wlen)
+			break;
+		/* 2.7.9: a batch's skipped chains count as fully written. */
+		if (batch && i + 1 < n && done[i].len != vq->inflight[id].wlen)
 			break;
 		if ((vq->flags & VQ_F_IN_ORDER) &&
 		    vq->inflight[id].avail_idx != (uint16_t)(vq->used_idx + i))
@@ -482,6 +496,10 @@ static uint32_t chain_copy(const struct vq *vq, const struct vq_chain *c,
 {
 	unsigned i = to_chain ? c->nread : 0;
 	unsigned end = to_chain ? c->nseg : c->nread;
+	/* The chain may be older than the lcore's last quiescent state: its
+	 * pointers are only good while the table it was walked in is live. */
+	const struct dma_table *t = dma_space_table(vq->dma);
+	bool fast = t->gen == c->gen;
 	uint8_t *p = buf;
 	uint32_t done = 0;
 
@@ -495,16 +513,16 @@ static uint32_t chain_copy(const struct vq *vq, const struct vq_chain *c,
 		if (n > len - done)
 			n = len - done;
 		if (to_chain) {
-			if (likely(s->va != NULL)) {
+			if (likely(fast && s->va != NULL)) {
 				memcpy((uint8_t *)s->va + off, p + done, n);
-				dma_mark_dirty(vq->tbl, s->iova + off, n);
-			} else if (dma_write(vq->tbl, s->iova + off, p + done, n)) {
+				dma_mark_dirty(t, s->iova + off, n);
+			} else if (dma_write(t, s->iova + off, p + done, n)) {
 				break;
 			}
 		} else {
-			if (likely(s->va != NULL))
+			if (likely(fast && s->va != NULL))
 				memcpy(p + done, (uint8_t *)s->va + off, n);
-			else if (dma_read(vq->tbl, s->iova + off, p + done, n))
+			else if (dma_read(t, s->iova + off, p + done, n))
 				break;
 		}
 		done += n;
@@ -536,7 +554,7 @@ static int by_age_desc(const void *a, const void *b, void *arg)
 
 int vq_save(const struct vq *vq, struct vq_state *st)
 {
-	uint16_t n = 0, popped;
+	uint16_t n = 0;
 
 	st->size = vq->size;
 	st->enabled = vq->enabled;
@@ -547,16 +565,12 @@ int vq_save(const struct vq *vq, struct vq_state *st)
 	st->desc_addr = vq->desc_addr;
 	st->avail_addr = vq->avail_addr;
 	st->used_addr = vq->used_addr;
-	/* Oldest first: heads restored here and not yet popped again, then
-	 * the popped ones by how long ago they were popped. */
-	for (uint16_t i = vq->resubmit_pos; i < vq->n_resubmit; i++)
-		st->inflight[n++] = vq->resubmit[i];
-	popped = n;
+	/* Every head in flight, popped or restored-not-yet-popped, oldest
+	 * first (restored heads carry their ages from vq_load). */
 	for (uint32_t h = 0; h < vq->size; h++)
-		if (vq->inflight[h].busy == 1)
+		if (vq->inflight[h].busy)
 			st->inflight[n++] = (uint16_t)h;
-	qsort_r(&st->inflight[popped], n - popped, sizeof(uint16_t),
-		by_age_desc, (void *)vq);
+	qsort_r(st->inflight, n, sizeof(uint16_t), by_age_desc, (void *)vq);
 	st->n_inflight = n;
 	return 0;
 }
@@ -564,18 +578,24 @@ int vq_save(const struct vq *vq, struct vq_state *st)
 int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 	    const char *name)
 {
+	uint8_t *seen;
 	int rc;
 
-	if (!size_ok(st->size) || st->n_inflight > st->size ||
+	if (!size_ok(st->size) || st->n_inflight > st->size || st->enabled > 1 ||
 	    (uint16_t)(st->last_avail_idx - st->last_used_idx) != st->n_inflight)
 		return -EINVAL;
+	seen = calloc(st->size / 8 + 1, 1);
+	if (!seen)
+		return -ENOMEM;
 	for (uint16_t i = 0; i < st->n_inflight; i++) {
-		if (st->inflight[i] >= st->size)
+		uint16_t h = st->inflight[i];
+		if (h >= st->size || (seen[h / 8] & (1u << (h % 8)))) {
+			free(seen);
 			return -EINVAL;
-		for (uint16_t j = 0; j < i; j++)
-			if (st->inflight[j] == st->inflight[i])
-				return -EINVAL;
+		}
+		seen[h / 8] |= (uint8_t)(1u << (h % 8));
 	}
+	free(seen);
 	rc = vq_setup(vq, dma, st->size, st->desc_addr, st->avail_addr,
 		      st->used_addr, st->flags, name);
 	if (rc)

@@ -197,7 +197,7 @@ void *sim_vq_get_used(struct sim_vq *q, uint32_t *len, bool *bad)
 		struct vq_used_elem *e = &q->used->ring[q->last_used & q->mask];
 		uint32_t id = vle32_to_cpu(READ_ONCE(e->id));
 		uint32_t elen = vle32_to_cpu(READ_ONCE(e->len));
-		if (id >= q->size || !q->slot[id].token)
+		if (id >= q->size || !q->slot[id].token || elen > q->slot[id].wlen)
 			goto bad;
 		if (!(q->flags & VQ_F_IN_ORDER)) {
 			struct sim_vq_slot *s = &q->slot[id];

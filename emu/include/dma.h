@@ -61,7 +61,9 @@ struct dma_space;
 struct dma_space *dma_space_create(struct rte_rcu_qsbr *qsbr);
 void dma_space_destroy(struct dma_space *s);
 
-/* Control thread only (serialised inside). */
+/* Control thread only (serialised inside). dma_map refuses (-EINVAL) a
+ * zero or wrapping range, a va not congruent to iova modulo 16, and bad
+ * permissions; -EEXIST when it overlaps a mapped region. */
 int dma_map(struct dma_space *s, uint64_t iova, uint64_t len, void *va,
 	    uint32_t prot);
 int dma_unmap(struct dma_space *s, uint64_t iova, uint64_t len);

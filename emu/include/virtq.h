@@ -95,7 +95,11 @@ static inline bool vq_need_event(uint16_t event, uint16_t new_idx,
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-/* ---- what the device sees of a chain ---------------------------------- */
+/* ---- what the device sees of a chain ----------------------------------
+ * A segment's `va` is valid only until the owning lcore's next RCU
+ * quiescent state: a chain kept longer (an RX chain waiting for a packet)
+ * must be accessed through vq_chain_read/vq_chain_write, which notice a
+ * DMA table change and fall back to checked copies by IOVA. */
 struct vq_seg {
 	uint64_t iova;
 	void *va;      /* NULL when the segment spans two regions */
@@ -109,6 +113,7 @@ struct vq_chain {
 	uint16_t nread;  /* how many of seg[] are readable */
 	uint32_t rlen;   /* total readable bytes */
 	uint32_t wlen;   /* total writable bytes */
+	uint64_t gen;    /* DMA table generation the va pointers belong to */
 	struct vq_seg *seg;
 };
 
@@ -170,7 +175,8 @@ const char *vq_error_str(enum vq_error e);
 
 struct vq_inflight {
 	uint16_t avail_idx; /* last_avail_idx when popped */
-	uint16_t busy;
+	uint16_t busy;      /* 0 free, 1 popped, 3 restored by vq_load */
+	uint32_t wlen;      /* writable bytes: the most a completion may claim */
 };
 
 struct vq {
@@ -215,10 +221,10 @@ void vq_reset(struct vq *vq);
 static inline bool vq_broken(const struct vq *vq) { return vq->broken; }
 
 /*
- * Pop up to n chains. Segments go into segs[] (capacity nsegs, which must
- * be at least the queue size so any legal chain fits); a chain that does
- * not fit in what is left ends the burst and is popped next time.
- * Returns the number of chains popped; check vq_broken() afterwards.
+ * Pop up to n chains. Segments go into segs[] (capacity nsegs, at least
+ * the queue size so any legal chain fits: smaller arrays pop nothing); a
+ * chain that does not fit in what is left ends the burst and is popped
+ * next time. Returns the number of chains popped; check vq_broken().
  */
 unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 		      struct vq_seg *segs, unsigned nsegs);
@@ -232,8 +238,9 @@ unsigned vq_avail_count(struct vq *vq);
  * the order they were popped) one entry naming the last chain is written
  * at the first chain's offset and the index moves by n (virtio 1.3,
  * 2.7.9); the driver takes the skipped chains as completely used.
- * Returns 0, or -EINVAL (nothing written) when an id is not in flight or,
- * in order, not the next one.
+ * Returns 0, or -EINVAL (nothing written) when an id is not in flight,
+ * a len exceeds the chain's writable bytes, or, in order, an id is not the
+ * next one or a skipped chain of a batch is not reported fully written.
  */
 int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 		  bool batch);
@@ -254,11 +261,13 @@ uint32_t vq_chain_write(const struct vq *vq, const struct vq_chain *c,
 			uint32_t off, const void *src, uint32_t len);
 
 /* Migration. vq_save fills `st` (vq_state_bytes(size) bytes). vq_load
- * sets the queue up from a saved state; it checks the state (size, head
- * ids, duplicates, ring addresses against the DMA table) and returns
- * -EINVAL, leaving the queue torn down, when it does not fit. Chains that
- * were in flight at the source are popped again, oldest first, before
- * anything new in the avail ring. */
+ * sets up a torn-down (or zeroed) queue from a saved state; it checks the
+ * state (size, flags, enable, head ids, duplicates, the avail/used/in-flight
+ * invariant, ring alignment) and returns -EINVAL, leaving the queue
+ * untouched, when it does not fit. Ring addresses are checked against the
+ * DMA table at the first burst, as after vq_setup (memory may be mapped
+ * after the state is loaded). Chains in flight at the source are popped
+ * again, oldest first, before anything new in the avail ring. */
 int vq_save(const struct vq *vq, struct vq_state *st);
 int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 	    const char *name);

@@ -63,7 +63,7 @@ static void test_ptr_bounds(void **state)
 static void test_map_rules(void **state)
 {
 	struct dma_space *s = *state;
-	uint8_t x[64];
+	uint8_t x[64] __attribute__((aligned(64)));
 	uint64_t gen = dma_space_table(s)->gen;
 
 	assert_int_equal(dma_map(s, 0x100800, 64, x, DMA_PROT_READ), -EEXIST);
@@ -72,7 +72,14 @@ static void test_map_rules(void **state)
 	assert_int_equal(dma_map(s, UINT64_MAX - 10, 64, x, DMA_PROT_READ), -EINVAL);
 	assert_int_equal(dma_map(s, 0x300000, 64, x, 0), -EINVAL);
 	assert_int_equal(dma_map(s, 0x300000, 64, x, 8), -EINVAL);
+	/* A mapping whose va is not congruent to its iova mod 16 would give
+	 * misaligned ring pointers for aligned ring addresses. */
+	assert_int_equal(dma_map(s, 0x300000, 32, x + 1, DMA_PROT_READ), -EINVAL);
+	assert_int_equal(dma_map(s, 0x300008, 32, x, DMA_PROT_READ), -EINVAL);
 	assert_int_equal(dma_space_table(s)->gen, gen); /* nothing published */
+	assert_int_equal(dma_map(s, 0x300001, 32, x + 1, DMA_PROT_READ), 0);
+	assert_int_equal(dma_unmap(s, 0x300001, 32), 0);
+	gen = dma_space_table(s)->gen;
 	/* Adjacent below and above is fine, and each map publishes. */
 	assert_int_equal(dma_map(s, 0x1fffc0, 64, x, DMA_PROT_READ), 0);
 	assert_true(dma_space_table(s)->gen > gen);
@@ -89,7 +96,7 @@ static void test_map_rules(void **state)
 static void test_table_sorted(void **state)
 {
 	struct dma_space *s = dma_space_create(NULL);
-	static uint8_t mem[8][64];
+	static uint8_t mem[8][64] __attribute__((aligned(64)));
 	const uint64_t order[8] = { 5, 1, 7, 0, 3, 6, 2, 4 };
 
 	(void)state;
@@ -193,7 +200,7 @@ static void test_dirty_log(void **state)
 	assert_int_equal(bm[0], 0x2);
 
 	/* A region mapped while logging gets a log too. */
-	static uint8_t late[8192];
+	static uint8_t late[8192] __attribute__((aligned(64)));
 	assert_int_equal(dma_map(s, 0x400000, sizeof(late), late, DMA_PROT_WRITE), 0);
 	assert_int_equal(dma_write(dma_space_table(s), 0x401000, x, 1), 0);
 	assert_int_equal(dma_log_report(s, 0x400000, 8192, bm), 0);

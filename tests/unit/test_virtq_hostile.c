@@ -116,7 +116,7 @@ static void test_chain_longer_than_queue(void **state)
 	struct vq_desc t[7];
 	uint64_t b = buf(e);
 
-	/* Three direct descriptors and an indirect table of seven: 10 > 8. */
+	/* Two direct descriptors and an indirect table of seven: 9 > 8. */
 	for (int i = 0; i < 7; i++)
 		t[i] = (struct vq_desc){ b, 1, i < 6 ? VQ_DESC_F_NEXT : 0, (uint16_t)(i + 1) };
 	desc(e, 0, b, 4, VQ_DESC_F_NEXT, 1);
@@ -124,6 +124,47 @@ static void test_chain_longer_than_queue(void **state)
 	desc(e, 2, table(e, t, 7), 7 * 16, VQ_DESC_F_INDIRECT, 0);
 	offer(e, 0);
 	expect_broken(e, VQ_ERR_CHAIN_LEN);
+}
+
+/* The limits themselves are legal: a direct chain of exactly the queue
+ * size, an indirect table of exactly the queue size, and k direct plus
+ * (size - k) indirect descriptors. */
+static void test_chain_at_limits_ok(void **state)
+{
+	struct env *e = *state;
+	struct vq_desc t[QSIZE];
+	struct vq_chain c[1];
+	struct vq_done d;
+	uint64_t b = buf(e);
+
+	for (int i = 0; i < QSIZE; i++)
+		desc(e, (uint16_t)i, b + i, 1, i < QSIZE - 1 ? VQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	offer(e, 0);
+	assert_int_equal(env_pop(e, c, 1), 1);
+	assert_int_equal(c[0].nseg, QSIZE);
+	d = (struct vq_done){ c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e->vq, &d, 1, false), 0);
+
+	for (int i = 0; i < QSIZE; i++)
+		t[i] = (struct vq_desc){ b + i, 1, i < QSIZE - 1 ? VQ_DESC_F_NEXT : 0, (uint16_t)(i + 1) };
+	desc(e, 1, table(e, t, QSIZE), QSIZE * 16, VQ_DESC_F_INDIRECT, 0);
+	offer(e, 1);
+	assert_int_equal(env_pop(e, c, 1), 1);
+	assert_int_equal(c[0].nseg, QSIZE);
+	d = (struct vq_done){ c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e->vq, &d, 1, false), 0);
+
+	/* 3 direct + 5 indirect = 8. */
+	desc(e, 2, b, 1, VQ_DESC_F_NEXT, 3);
+	desc(e, 3, b, 1, VQ_DESC_F_NEXT, 4);
+	desc(e, 4, b, 1, VQ_DESC_F_NEXT, 5);
+	for (int i = 0; i < 5; i++)
+		t[i] = (struct vq_desc){ b + i, 1, i < 4 ? VQ_DESC_F_NEXT : 0, (uint16_t)(i + 1) };
+	desc(e, 5, table(e, t, 5), 5 * 16, VQ_DESC_F_INDIRECT, 0);
+	offer(e, 2);
+	assert_int_equal(env_pop(e, c, 1), 1);
+	assert_int_equal(c[0].nseg, QSIZE);
+	assert_false(vq_broken(&e->vq));
 }
 
 /* The spec's "zero or more direct descriptors, then one indirect" is legal. */
@@ -493,6 +534,7 @@ int main(void)
 		T(test_self_loop),
 		T(test_chain_longer_than_queue),
 		T(test_direct_then_indirect_ok),
+		T(test_chain_at_limits_ok),
 		T(test_indirect_in_indirect),
 		T(test_indirect_len_not_multiple),
 		T(test_indirect_len_zero),

@@ -221,6 +221,10 @@ static void test_in_order_batch(void **state)
 	struct vq_done swapped[2] = { d[1], d[0] };
 	assert_int_equal(vq_push_burst(&e.vq, swapped, 2, false), -EINVAL);
 	assert_int_equal(e.drv.used->idx, 0);
+	/* A batch whose skipped chains are not fully written is refused. */
+	d[1].len = 99;
+	assert_int_equal(vq_push_burst(&e.vq, d, 4, true), -EINVAL);
+	d[1].len = 100;
 	/* One entry for four chains, at the first chain's offset, naming
 	 * the last; then one plain entry. */
 	assert_int_equal(vq_push_burst(&e.vq, d, 4, true), 0);
@@ -263,9 +267,15 @@ static void test_push_validation(void **state)
 	assert_int_equal(vq_push_burst(&e.vq, one, 1, true), -EINVAL); /* batch needs IN_ORDER */
 	assert_int_equal(e.drv.used->idx, 0); /* nothing written by any of these */
 	assert_int_equal(e.vq.n_inflight, 2);
-	struct vq_done both[2] = { { c[1].head, 1 }, { c[0].head, 2 } };
-	assert_int_equal(vq_push_burst(&e.vq, both, 2, false), 0);
-	assert_int_equal(vq_push_burst(&e.vq, both, 1, false), -EINVAL); /* twice */
+	struct vq_done too_long[1] = { { c[1].head, 65 } }; /* buffer is 64 */
+	assert_int_equal(vq_push_burst(&e.vq, too_long, 1, false), -EINVAL);
+	struct vq_done first[1] = { { c[1].head, 64 } };
+	assert_int_equal(vq_push_burst(&e.vq, first, 1, false), 0);
+	/* Completing it again while another chain is still in flight. */
+	assert_int_equal(vq_push_burst(&e.vq, first, 1, false), -EINVAL);
+	assert_int_equal(vle16_to_cpu(e.drv.used->idx), 1);
+	struct vq_done second[1] = { { c[0].head, 2 } };
+	assert_int_equal(vq_push_burst(&e.vq, second, 1, false), 0);
 	assert_int_equal(e.vq.n_inflight, 0);
 	assert_false(vq_broken(&e.vq));
 	env_fini(&e);
@@ -351,7 +361,7 @@ static void test_dma_table_changes(void **state)
 {
 	struct env e;
 	struct vq_chain c[4];
-	static uint8_t extra[4096];
+	static uint8_t extra[4096] __attribute__((aligned(64)));
 	uint64_t b;
 
 	(void)state;
@@ -374,41 +384,171 @@ static void test_dma_table_changes(void **state)
 	env_fini(&e);
 }
 
+/* With logging on, every page the device writes is reported: the buffer,
+ * the used entry, the used index and avail_event, each on its own page
+ * (queue of 1024, used idx moved past the first page of entries). */
 static void test_dirty_log_marks(void **state)
 {
 	struct env e;
 	struct vq_chain c[4];
-	uint64_t bm[(2 * H_LEN0 / 4096) / 64];
+	uint64_t bm[(H_LEN0 / 4096) / 64];
+	uint8_t data[200];
 
 	(void)state;
-	env_init(&e, 4, VQ_F_EVENT_IDX, 0);
+	env_init(&e, 1024, VQ_F_EVENT_IDX, 0);
 	uint64_t in = env_alloc(&e, 3 * 4096);
 	in = (in + 4095) & ~4095ull;
 	struct sim_buf w = { in + 4000, 200 }; /* crosses a page */
+	for (int i = 0; i < 600; i++) {
+		uint32_t len;
+		bool bad;
+		assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &w, 1, (void *)1, false), 0);
+		sim_vq_publish(&e.drv);
+		assert_int_equal(env_pop(&e, c, 4), 1);
+		struct vq_done d = { c[0].head, 0 };
+		assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+		assert_non_null(sim_vq_get_used(&e.drv, &len, &bad));
+	}
 	assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &w, 1, (void *)1, false), 0);
 	sim_vq_publish(&e.drv);
 	assert_int_equal(dma_log_start(e.dma, 4096), 0);
 	assert_int_equal(env_pop(&e, c, 4), 1);
-	assert_int_equal(dma_log_report(e.dma, H_IOVA0, 2 * H_LEN0, bm), 0);
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, H_LEN0, bm), 0);
 	for (size_t i = 0; i < sizeof(bm) / 8; i++)
 		assert_int_equal(bm[i], 0); /* popping writes nothing */
-	uint8_t data[200];
 	memset(data, 7, sizeof(data));
 	assert_int_equal(vq_chain_write(&e.vq, &c[0], 0, data, 200), 200);
 	struct vq_done d = { c[0].head, 200 };
 	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
 	assert_false(vq_notify_enable(&e.vq)); /* writes avail_event */
-	assert_int_equal(dma_log_report(e.dma, H_IOVA0, 2 * H_LEN0, bm), 0);
-	uint64_t want[3] = { (in - H_IOVA0) / 4096, (in - H_IOVA0) / 4096 + 1,
-			     (e.drv.used_iova - H_IOVA0) / 4096 };
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, H_LEN0, bm), 0);
+	uint64_t used0 = (e.drv.used_iova - H_IOVA0) / 4096;
+	uint64_t want[5] = {
+		(in - H_IOVA0) / 4096, (in - H_IOVA0) / 4096 + 1, /* data */
+		used0,     /* used->idx */
+		used0 + 1, /* entry 600 at byte 4 + 8 * 600 */
+		used0 + 2, /* avail_event at byte 4 + 8 * 1024 */
+	};
 	unsigned set = 0;
-	for (size_t p = 0; p < 2 * H_LEN0 / 4096; p++) {
-		if (!(bm[p / 64] & (1ull << (p % 64))))
-			continue;
-		set++;
-		assert_true(p == want[0] || p == want[1] || p == want[2]);
+	for (size_t p = 0; p < H_LEN0 / 4096; p++) {
+		bool dirty = bm[p / 64] & (1ull << (p % 64));
+		bool expected = false;
+		for (int k = 0; k < 5; k++)
+			expected |= p == want[k];
+		assert_int_equal(dirty, expected);
+		set += dirty;
 	}
-	assert_int_equal(set, 3);
+	assert_int_equal(set, 5);
+	env_fini(&e);
+}
+
+/* A chain kept across a DMA table change (an RX chain waiting for a
+ * packet while memory is remapped) is written through the new table, not
+ * through pointers into the old one. */
+static void test_chain_held_across_table_change(void **state)
+{
+	struct env e;
+	struct vq_chain c[1];
+	static uint8_t extra[4096] __attribute__((aligned(64)));
+	char out[16] = { 0 };
+
+	(void)state;
+	env_init(&e, 4, 0, 0);
+	uint64_t b = env_alloc(&e, 64);
+	drv_add1(&e, b, 64, true, (void *)1);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 1), 1);
+	/* The old table is freed by this map (no RCU readers here). */
+	assert_int_equal(dma_map(e.dma, 0x9000000, sizeof(extra), extra, DMA_PROT_READ), 0);
+	assert_int_equal(vq_chain_write(&e.vq, &c[0], 0, "still good", 10), 10);
+	sim_hostmem_read(&e.mem, b, out, 10);
+	assert_string_equal(out, "still good");
+	/* And when its memory went away, nothing is written. */
+	assert_int_equal(dma_unmap(e.dma, H_IOVA0, H_LEN0), 0);
+	assert_int_equal(vq_chain_write(&e.vq, &c[0], 0, "gone", 4), 0);
+	env_fini(&e);
+}
+
+/* A burst ends at the chain that does not fit in what is left of the
+ * segment array; that chain comes first in the next burst. Arrays smaller
+ * than the queue size are refused. */
+static void test_segment_array_full(void **state)
+{
+	struct env e;
+	struct vq_chain c[4];
+	struct vq_seg segs[4];
+	uint64_t b;
+
+	(void)state;
+	env_init(&e, 4, 0, 0);
+	b = env_alloc(&e, 64);
+	struct sim_buf two[2] = { { b, 8 }, { b + 8, 8 } }, three[3] = { { b, 8 }, { b + 8, 8 }, { b + 16, 8 } };
+	assert_int_equal(sim_vq_add(&e.drv, two, 2, NULL, 0, (void *)1, false), 0);
+	assert_int_equal(sim_vq_add(&e.drv, NULL, 0, two, 2, (void *)2, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_pop_burst(&e.vq, c, 4, segs, 3), 0);
+	assert_false(vq_broken(&e.vq));
+	assert_int_equal(vq_pop_burst(&e.vq, c, 4, segs, 4), 2);
+	struct vq_done d[2] = { { c[0].head, 0 }, { c[1].head, 0 } };
+	assert_int_equal(vq_push_burst(&e.vq, d, 2, false), 0);
+	uint32_t len;
+	bool bad;
+	while (sim_vq_get_used(&e.drv, &len, &bad))
+		;
+	assert_int_equal(sim_vq_add(&e.drv, two, 2, NULL, 0, (void *)3, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_pop_burst(&e.vq, c, 4, segs, 4), 1);
+	struct vq_done d3 = { c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d3, 1, false), 0);
+	while (sim_vq_get_used(&e.drv, &len, &bad))
+		;
+	/* 2 + 3 segments: the second chain waits for the next burst. */
+	assert_int_equal(sim_vq_add(&e.drv, two, 2, NULL, 0, (void *)4, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_pop_burst(&e.vq, c, 4, segs, 4), 1);
+	assert_int_equal(sim_vq_add(&e.drv, three, 3, NULL, 0, (void *)5, false), -ENOSPC);
+	env_fini(&e);
+}
+
+/* In order: restore, pop part of the restored chains again, save again,
+ * restore again: the order stays oldest first and in-order completion of
+ * the true order succeeds. */
+static void test_save_load_in_order_partial(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq_state *st = malloc(vq_state_bytes(8));
+	uint32_t len;
+	bool bad;
+	uint64_t b;
+
+	(void)state;
+	env_init(&e, 8, VQ_F_IN_ORDER, 0);
+	b = env_alloc(&e, 512);
+	for (int i = 0; i < 3; i++)
+		drv_add1(&e, b + 64 * i, 64, true, (void *)(uintptr_t)(i + 1));
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 8), 3);
+	assert_int_equal(vq_save(&e.vq, st), 0);
+	vq_teardown(&e.vq);
+	assert_int_equal(vq_load(&e.vq, e.dma, st, "dst1"), 0);
+	assert_int_equal(env_pop(&e, c, 1), 1); /* re-pop the oldest only */
+	assert_int_equal(c[0].head, 0);
+	assert_int_equal(vq_save(&e.vq, st), 0);
+	assert_int_equal(st->n_inflight, 3);
+	assert_int_equal(st->inflight[0], 0);
+	assert_int_equal(st->inflight[1], 1);
+	assert_int_equal(st->inflight[2], 2);
+	vq_teardown(&e.vq);
+	assert_int_equal(vq_load(&e.vq, e.dma, st, "dst2"), 0);
+	assert_int_equal(env_pop(&e, c, 8), 3);
+	struct vq_done d[3] = { { c[0].head, 64 }, { c[1].head, 64 }, { c[2].head, 5 } };
+	assert_int_equal(vq_push_burst(&e.vq, d, 3, true), 0);
+	for (int i = 1; i <= 3; i++) {
+		assert_ptr_equal(sim_vq_get_used(&e.drv, &len, &bad), (void *)(uintptr_t)i);
+		assert_false(bad);
+	}
+	free(st);
 	env_fini(&e);
 }
 
@@ -784,6 +924,9 @@ int main(void)
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_dma_table_changes),
 		cmocka_unit_test(test_dirty_log_marks),
+		cmocka_unit_test(test_chain_held_across_table_change),
+		cmocka_unit_test(test_segment_array_full),
+		cmocka_unit_test(test_save_load_in_order_partial),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads_flags),
 		cmocka_unit_test(test_two_threads_event_idx),
