@@ -1,0 +1,1320 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fuzz_split — libFuzzer target for the device side of the split ring
+ * (emu/virtq.c) over host memory (emu/dma.c).
+ *
+ * The input is a hostile host: its memory (rings, descriptors, indirect
+ * tables, buffers), the ring configuration, and a script of what it does
+ * between device bursts (writes into its memory) and of what the device
+ * does (complete in or out of order, batch, notification suppression,
+ * migration save/load, DMA table changes, dirty logging).
+ *
+ * Input layout (all little-endian):
+ *
+ *   off len
+ *    0   1  queue size: 1 << (b % 9)             (1..256)
+ *    1   1  bits 0-2 VQ_F_EVENT_IDX/INDIRECT/IN_ORDER; bit 3 dirty log on
+ *           from the start; bit 4 start it before the maps (else after);
+ *           bit 5 mutate the saved state before vq_load; bit 6 map a
+ *           64 MiB read-only region of zeros at 1 << 32; bit 7 op bit 5
+ *           resets the queue (vq_reset) instead of migrating it
+ *    2   1  burst size (0: the queue size)
+ *    3   1  regions (b % 5): 0 one RW; 1 two RW; 2 RW + read-only;
+ *           3 read-only + RW; 4 RW + write-only
+ *    4   1  gap in IOVA between the two regions, in 64-byte units
+ *    5   2  split: where host memory is cut into the two regions
+ *           (a multiple of 16: dma_map wants va = iova modulo 16)
+ *    7   2  host memory size (0: the rest of the input), at most 32 KiB
+ *    9   2  desc ring, IOVA offset from 0x10000
+ *   11   2  avail ring, IOVA offset from 0x10000
+ *   13   2  used ring, IOVA offset from 0x10000
+ *   15   1  extra segment capacity: nsegs = size + b % (size + 1)
+ *   16   4  seed of the generator for the device's minor choices
+ *   20   1  script length S
+ *   21   S  script: rounds of [op, arg, patches...]
+ *           op  bits 0-2 patches (4 bytes each: u16 offset into host
+ *                memory, u16 value) the host applies before the burst;
+ *                bit 3 complete out of order; bit 4 batch (in-order);
+ *                bit 5 save the queue and load it into a fresh one;
+ *                bit 6 toggle kick suppression; bit 7 map or unmap an
+ *                extra 256-byte region at 0x40000 (and try DMA requests
+ *                that must be refused)
+ *           arg bits 0-5 chains to complete (63: all); bit 6 complete
+ *                with a bad id or length; bit 7 start dirty logging now
+ *           no script: three rounds that complete everything.
+ *   21+S    host memory bytes (zero-filled up to the size)
+ *
+ * Host memory lives in heap buffers of exactly the region sizes, so ASan
+ * sees any access outside a region; the extra region's buffer is freed
+ * while unmapped, so a stale pointer into it is a use-after-free; the big
+ * region is mmap'd PROT_READ, so a device write there faults. Chains the
+ * device holds across rounds are read and written again before they are
+ * completed, after whatever table changes happened meanwhile.
+ * Every loop is bounded (16 rounds, chains by the queue size, bytes
+ * copied per chain and per run). The harness keeps its own model —
+ * a shadow copy of host memory and a reference walk of the split ring
+ * (virtio 1.3, 2.7, plus the error rules in virtq.h) — and traps when the
+ * device disagrees with it: which chains it pops, the segments and their
+ * permissions, when it breaks the queue, the bytes it reads, every byte
+ * it writes (host memory must equal the shadow after every call), the
+ * push and notification decisions, save/load, and the dirty log.
+ *
+ * FUZZ_SPLIT_VERBOSE=1 in the environment keeps the library's log lines
+ * and prints what each input did.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dma.h"
+#include "hal_log.h"
+#include "virtq.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                          \
+	do {                                                              \
+		if (!(c)) {                                               \
+			fprintf(stderr, "fuzz_split: check failed at line %d: %s\n", \
+				__LINE__, #c);                            \
+			__builtin_trap();                                 \
+		}                                                         \
+	} while (0)
+
+#define BASE_IOVA   0x10000ull
+#define EXTRA_IOVA  0x40000ull
+#define EXTRA_LEN   256u
+#define ZERO_IOVA   0x100000000ull
+#define ZERO_LEN    (64ull << 20)  /* 64 chains-worth of 4 GiB / 64 */
+#define MAX_MEM     32768u
+#define MAX_Q       256u
+#define MAX_SEGS    (2u * MAX_Q)
+#define MAX_ROUNDS  16u
+#define HDR_LEN     21u
+#define IO_CHUNK    4096u
+#define CHAIN_IO    8192u         /* bytes read / written per chain */
+#define RUN_IO      (256u << 10)  /* bytes read + written per run */
+#define LOG_SHIFT   12u
+#define MAX_PAGES   128u          /* iova >> 12 stays below this */
+
+static bool g_verbose; /* FUZZ_SPLIT_VERBOSE: library log lines, a summary */
+
+/* ---- the generator for minor choices --------------------------------- */
+static uint32_t rng_state;
+
+static uint32_t rnd(void)
+{
+	uint32_t x = rng_state ? rng_state : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	rng_state = x;
+	return x;
+}
+
+/* ---- host memory and its model --------------------------------------- */
+struct mreg {
+	uint64_t iova;
+	uint64_t len;
+	size_t off;     /* of its bytes in the shadow */
+	uint32_t prot;
+	uint8_t *buf;   /* exactly len bytes */
+	bool present;   /* part of this run (the extra region's buf exists
+			 * only while it is mapped: stale pointers into it
+			 * are use-after-free) */
+	bool mapped;
+	bool zero;      /* the big region: read-only zeros, not shadowed */
+};
+
+enum { REG_A, REG_B, REG_EXTRA, REG_ZERO, NREG };
+
+struct world {
+	struct dma_space *dma;
+	/* Host memory: one or two regions (A, B), the extra region that
+	 * rounds map and unmap, and a big read-only region of zeros (mmap'd
+	 * PROT_READ: a device write there faults). */
+	struct mreg reg[NREG];
+	unsigned nreg;      /* host memory regions: 1 (A) or 2 (A, B) */
+	uint8_t *shadow;    /* what host memory must hold */
+	size_t shadow_len;
+	bool log_on;
+	bool dirty[MAX_PAGES]; /* pages the device wrote while logging */
+	uint32_t io_left;
+};
+
+static struct mreg *regs_at(struct world *w, unsigned i)
+{
+	return w->reg[i].present ? &w->reg[i] : NULL;
+}
+
+/* Mapped region holding iova, or NULL. */
+static const struct mreg *find_reg(struct world *w, uint64_t iova)
+{
+	for (unsigned i = 0; i < NREG; i++) {
+		const struct mreg *r = regs_at(w, i);
+		if (r && r->mapped && iova >= r->iova && iova - r->iova < r->len)
+			return r;
+	}
+	return NULL;
+}
+
+/* Every byte of [iova, iova+len) mapped with prot (may span regions). */
+static bool m_range_ok(struct world *w, uint64_t iova, uint64_t len,
+		       uint32_t prot)
+{
+	if (len == 0 || iova + len - 1 < iova)
+		return false;
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		if (!r || (r->prot & prot) != prot)
+			return false;
+		uint64_t n = r->len - (iova - r->iova);
+		if (n > len)
+			n = len;
+		iova += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* The region holding all of [iova, iova+len) with prot, or NULL. */
+static const struct mreg *m_one_region(struct world *w, uint64_t iova,
+				       uint64_t len, uint32_t prot)
+{
+	const struct mreg *r = find_reg(w, iova);
+
+	if (!r || len == 0 || (r->prot & prot) != prot ||
+	    len > r->len - (iova - r->iova))
+		return NULL;
+	return r;
+}
+
+/* Copy from / to the shadow; the range must be mapped. */
+static void m_read(struct world *w, uint64_t iova, void *dst, size_t len)
+{
+	uint8_t *p = dst;
+
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		CHECK(r != NULL);
+		uint64_t off = iova - r->iova;
+		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
+		if (r->zero)
+			memset(p, 0, n);
+		else
+			memcpy(p, w->shadow + r->off + off, n);
+		p += n;
+		iova += n;
+		len -= n;
+	}
+}
+
+static void m_write(struct world *w, uint64_t iova, const void *src, size_t len)
+{
+	const uint8_t *p = src;
+
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		CHECK(r != NULL && (r->prot & DMA_PROT_WRITE) && !r->zero);
+		uint64_t off = iova - r->iova;
+		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
+		memcpy(w->shadow + r->off + off, p, n);
+		if (w->log_on)
+			for (uint64_t pg = iova >> LOG_SHIFT;
+			     pg <= (iova + n - 1) >> LOG_SHIFT; pg++) {
+				CHECK(pg < MAX_PAGES);
+				w->dirty[pg] = true;
+			}
+		p += n;
+		iova += n;
+		len -= n;
+	}
+}
+
+static uint16_t m_read16(struct world *w, uint64_t iova)
+{
+	uint8_t b[2];
+
+	m_read(w, iova, b, 2);
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static void m_write16(struct world *w, uint64_t iova, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+
+	m_write(w, iova, b, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The host writes a byte of its memory (mapped or not). */
+static void host_poke(struct world *w, size_t off, uint8_t v)
+{
+	for (unsigned i = 0; i < REG_ZERO; i++) {
+		struct mreg *r = regs_at(w, i);
+		if (r && off >= r->off && off - r->off < r->len) {
+			if (r->buf)
+				r->buf[off - r->off] = v;
+			w->shadow[off] = v;
+			return;
+		}
+	}
+}
+
+/* Host memory must hold exactly what the model says. */
+static void check_memory(struct world *w)
+{
+	for (unsigned i = 0; i < REG_ZERO; i++) {
+		const struct mreg *r = regs_at(w, i);
+		if (r && r->buf)
+			CHECK(memcmp(r->buf, w->shadow + r->off, r->len) == 0);
+	}
+}
+
+/* ---- the queue model --------------------------------------------------- */
+struct mq {
+	uint16_t size;
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t sig_used;
+	bool sig_valid;
+	bool broken;
+	bool enabled;
+	enum vq_error err;
+	uint32_t flags;
+	uint64_t desc, avail, used;
+	uint8_t busy[MAX_Q];  /* 0 free, 1 popped, 3 restored by a load */
+	uint16_t apos[MAX_Q]; /* avail index it was offered at */
+	uint32_t wlen[MAX_Q]; /* writable bytes of the chain popped there */
+	uint16_t resub[MAX_Q];
+	unsigned nres, rpos;
+	unsigned n_inflight;
+};
+
+/* A chain the device holds: a copy of what vq_pop_burst returned. */
+struct held {
+	struct vq_chain c;
+	uint32_t written;
+};
+
+static struct held g_held[MAX_Q];
+static unsigned g_nheld;
+
+static void held_drop_all(void)
+{
+	for (unsigned i = 0; i < g_nheld; i++)
+		free(g_held[i].c.seg);
+	g_nheld = 0;
+}
+
+static bool ring_ok(struct world *w, const struct mq *q)
+{
+	return m_one_region(w, q->desc, vq_desc_bytes(q->size), DMA_PROT_READ) &&
+	       m_one_region(w, q->avail, vq_avail_bytes(q->size), DMA_PROT_READ) &&
+	       m_one_region(w, q->used, vq_used_bytes(q->size), DMA_PROT_WRITE);
+}
+
+static void m_fail(struct mq *q, enum vq_error e)
+{
+	if (!q->broken) {
+		q->broken = true;
+		q->err = e;
+	}
+}
+
+static bool m_begin(struct world *w, struct mq *q)
+{
+	if (q->broken || !q->enabled)
+		return false;
+	if (!ring_ok(w, q)) {
+		m_fail(q, VQ_ERR_RING_ADDR);
+		return false;
+	}
+	return true;
+}
+
+enum { RW_OK, RW_FULL, RW_BAD };
+
+/* Reference walk of the chain at head (virtio 1.3, 2.7.5 and 2.7.5.3). */
+static int ref_walk(struct world *w, struct mq *q, uint16_t head,
+		    struct vq_chain *c, struct vq_seg *seg, unsigned cap)
+{
+	static uint8_t itab[MAX_Q * 16];
+	uint32_t tab_n = q->size, count = 0, nseg = 0, nread = 0;
+	uint64_t rlen = 0, wlen = 0;
+	bool indirect = false, seen_write = false;
+	uint16_t idx = head;
+	enum vq_error e;
+
+	for (;;) {
+		uint8_t d[16];
+
+		if (indirect)
+			memcpy(d, itab + 16u * idx, 16);
+		else
+			m_read(w, q->desc + 16u * idx, d, 16);
+		uint64_t addr = 0;
+		for (int i = 7; i >= 0; i--)
+			addr = addr << 8 | d[i];
+		uint32_t len = (uint32_t)d[8] | (uint32_t)d[9] << 8 |
+			       (uint32_t)d[10] << 16 | (uint32_t)d[11] << 24;
+		uint16_t flags = (uint16_t)(d[12] | d[13] << 8);
+		uint16_t next = (uint16_t)(d[14] | d[15] << 8);
+
+		if (flags & VQ_DESC_F_INDIRECT) {
+			if (indirect) {
+				e = VQ_ERR_INDIRECT_NESTED;
+				goto bad;
+			}
+			if (!(q->flags & VQ_F_INDIRECT)) {
+				e = VQ_ERR_INDIRECT_FEAT;
+				goto bad;
+			}
+			if (flags & VQ_DESC_F_NEXT) {
+				e = VQ_ERR_INDIRECT_NEXT;
+				goto bad;
+			}
+			if (len == 0 || len % 16 || len / 16 > q->size) {
+				e = VQ_ERR_INDIRECT_LEN;
+				goto bad;
+			}
+			if (!m_range_ok(w, addr, len, DMA_PROT_READ)) {
+				e = VQ_ERR_ADDR;
+				goto bad;
+			}
+			m_read(w, addr, itab, len);
+			tab_n = len / 16;
+			indirect = true;
+			idx = 0;
+			continue;
+		}
+		if (++count > q->size) {
+			e = VQ_ERR_CHAIN_LEN;
+			goto bad;
+		}
+		bool wr = flags & VQ_DESC_F_WRITE;
+		if (wr) {
+			seen_write = true;
+		} else if (seen_write) {
+			e = VQ_ERR_ORDER;
+			goto bad;
+		}
+		if (len) {
+			if (addr + len - 1 < addr) {
+				e = VQ_ERR_LEN_OVERFLOW;
+				goto bad;
+			}
+			uint32_t prot = wr ? DMA_PROT_WRITE : DMA_PROT_READ;
+			if (!m_range_ok(w, addr, len, prot)) {
+				e = VQ_ERR_ADDR;
+				goto bad;
+			}
+			if (nseg == cap)
+				return RW_FULL;
+			const struct mreg *r = m_one_region(w, addr, len, prot);
+			seg[nseg++] = (struct vq_seg){
+				.iova = addr,
+				.va = r ? r->buf + (addr - r->iova) : NULL,
+				.len = len,
+				.write = wr,
+			};
+			if (wr) {
+				wlen += len;
+			} else {
+				rlen += len;
+				nread++;
+			}
+			if (rlen + wlen > UINT32_MAX) {
+				e = VQ_ERR_LEN_OVERFLOW;
+				goto bad;
+			}
+		}
+		if (!(flags & VQ_DESC_F_NEXT))
+			break;
+		if (next >= tab_n) {
+			e = VQ_ERR_NEXT_RANGE;
+			goto bad;
+		}
+		idx = next;
+	}
+	c->head = head;
+	c->nseg = (uint16_t)nseg;
+	c->nread = (uint16_t)nread;
+	c->rlen = (uint32_t)rlen;
+	c->wlen = (uint32_t)wlen;
+	c->seg = seg;
+	return RW_OK;
+bad:
+	m_fail(q, e);
+	return RW_BAD;
+}
+
+/* Reference vq_pop_burst. */
+static unsigned ref_pop(struct world *w, struct mq *q, struct vq_chain *chains,
+			unsigned n, struct vq_seg *segs, unsigned nsegs)
+{
+	unsigned got = 0, used = 0;
+
+	if (!m_begin(w, q))
+		return 0;
+	while (q->rpos < q->nres && got < n) {
+		uint16_t head = q->resub[q->rpos];
+		if (ref_walk(w, q, head, &chains[got], segs + used,
+			     nsegs - used) != RW_OK)
+			return got;
+		q->busy[head] = 1;
+		q->wlen[head] = chains[got].wlen;
+		q->rpos++;
+		used += chains[got++].nseg;
+	}
+	if (got == n)
+		return got;
+	uint16_t count = (uint16_t)(m_read16(w, q->avail + 2) - q->last_avail);
+	if (count > q->size) {
+		m_fail(q, VQ_ERR_AVAIL_IDX);
+		return got;
+	}
+	if (count > n - got)
+		count = (uint16_t)(n - got);
+	while (count--) {
+		uint16_t slot = q->last_avail & (q->size - 1);
+		uint16_t head = m_read16(w, q->avail + 4 + 2u * slot);
+		if (head >= q->size) {
+			m_fail(q, VQ_ERR_HEAD_RANGE);
+			break;
+		}
+		if (q->busy[head]) {
+			m_fail(q, VQ_ERR_HEAD_BUSY);
+			break;
+		}
+		if (ref_walk(w, q, head, &chains[got], segs + used,
+			     nsegs - used) != RW_OK)
+			break;
+		q->busy[head] = 1;
+		q->wlen[head] = chains[got].wlen;
+		q->apos[head] = q->last_avail;
+		q->n_inflight++;
+		q->last_avail++;
+		used += chains[got++].nseg;
+	}
+	return got;
+}
+
+/* The library's queue agrees with the model. */
+static void check_queue(const struct vq *vq, const struct mq *q)
+{
+	CHECK(vq_broken(vq) == q->broken);
+	if (q->broken)
+		CHECK(vq->error == q->err);
+	CHECK(vq->last_avail == q->last_avail);
+	CHECK(vq->used_idx == q->used_idx);
+	CHECK(vq->n_inflight == q->n_inflight);
+}
+
+/* Copy from / into a chain through the model, the way the spec reads it:
+ * readable segments in order, then writable ones. A piece that is no
+ * longer mapped with the permission (the table changed since the pop)
+ * ends the copy. */
+static uint32_t m_chain_copy(struct world *w, const struct vq_chain *c,
+			     bool to_chain, uint32_t off, uint8_t *buf,
+			     uint32_t len)
+{
+	unsigned i = to_chain ? c->nread : 0, end = to_chain ? c->nseg : c->nread;
+	uint32_t prot = to_chain ? DMA_PROT_WRITE : DMA_PROT_READ;
+	uint32_t done = 0;
+
+	for (; i < end && done < len; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		uint32_t n = s->len - off;
+		if (n > len - done)
+			n = len - done;
+		if (!m_range_ok(w, s->iova + off, n, prot))
+			break;
+		if (to_chain)
+			m_write(w, s->iova + off, buf + done, n);
+		else
+			m_read(w, s->iova + off, buf + done, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}
+
+/* Every invariant of a popped chain that does not need the model. */
+static void check_chain(struct world *w, const struct mq *q,
+			const struct vq_chain *c)
+{
+	uint64_t r = 0, wsum = 0;
+
+	CHECK(c->head < q->size);
+	CHECK(c->nseg <= q->size);
+	CHECK(c->nread <= c->nseg);
+	for (unsigned i = 0; i < c->nseg; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		uint32_t prot = s->write ? DMA_PROT_WRITE : DMA_PROT_READ;
+
+		CHECK(s->len != 0);
+		CHECK((s->write != 0) == (i >= c->nread));
+		CHECK(m_range_ok(w, s->iova, s->len, prot));
+		const struct mreg *reg = m_one_region(w, s->iova, s->len, prot);
+		if (s->va) {
+			CHECK(reg != NULL);
+			CHECK((uint8_t *)s->va == reg->buf + (s->iova - reg->iova));
+		}
+		if (s->write)
+			wsum += s->len;
+		else
+			r += s->len;
+	}
+	CHECK(r == c->rlen && wsum == c->wlen);
+}
+
+static uint8_t g_io[IO_CHUNK];
+static uint8_t g_ref[IO_CHUNK];
+
+static uint8_t pattern(const struct vq_chain *c, uint32_t at)
+{
+	return (uint8_t)(c->head * 31u + at * 7u + 0x5a);
+}
+
+/* Read the readable part and fill the writable part of a new chain. */
+static uint32_t chain_io(struct world *w, struct vq *vq, const struct vq_chain *c)
+{
+	uint32_t want, off, n, got;
+
+	/* Readable: from the start in chunks, then a random window. */
+	want = c->rlen < CHAIN_IO ? c->rlen : CHAIN_IO;
+	if (want > w->io_left)
+		want = w->io_left;
+	w->io_left -= want;
+	for (off = 0; off < want; off += n) {
+		n = want - off < IO_CHUNK ? want - off : IO_CHUNK;
+		got = vq_chain_read(vq, c, off, g_io, n);
+		CHECK(got == n);
+		CHECK(m_chain_copy(w, c, false, off, g_ref, n) == n);
+		CHECK(memcmp(g_io, g_ref, n) == 0);
+	}
+	off = (uint32_t)(rnd() % ((uint64_t)c->rlen + 16));
+	n = 1 + rnd() % 64;
+	got = vq_chain_read(vq, c, off, g_io, n);
+	CHECK(got == (off >= c->rlen ? 0 : (c->rlen - off < n ? c->rlen - off : n)));
+	CHECK(m_chain_copy(w, c, false, off, g_ref, n) == got);
+	CHECK(memcmp(g_io, g_ref, got) == 0);
+
+	/* Writable: from a small offset (usually 0), in chunks. */
+	uint64_t start = (rnd() & 3) == 0 ? rnd() % ((uint64_t)c->wlen + 8) : 0;
+	if (start > c->wlen)
+		start = c->wlen;
+	want = c->wlen - start < CHAIN_IO ? (uint32_t)(c->wlen - start) : CHAIN_IO;
+	if (want > w->io_left)
+		want = w->io_left;
+	w->io_left -= want;
+	for (off = (uint32_t)start; off < start + want; off += n) {
+		n = start + want - off < IO_CHUNK ? (uint32_t)(start + want - off) : IO_CHUNK;
+		for (uint32_t i = 0; i < n; i++)
+			g_io[i] = pattern(c, off + i);
+		got = vq_chain_write(vq, c, off, g_io, n);
+		CHECK(got == n);
+		CHECK(m_chain_copy(w, c, true, off, g_io, n) == n);
+	}
+	/* Past the end writes nothing. */
+	CHECK(vq_chain_write(vq, c, c->wlen, g_io, 16) == 0);
+	return (uint32_t)start + want;
+}
+
+/* A chain held across bursts (an RX buffer waiting for a packet) is
+ * accessed again, maybe after the DMA table changed under it. */
+static void held_io(struct world *w, struct vq *vq, const struct vq_chain *c)
+{
+	uint32_t n = c->rlen < 256 ? c->rlen : 256, got;
+
+	got = vq_chain_read(vq, c, 0, g_io, n);
+	CHECK(m_chain_copy(w, c, false, 0, g_ref, n) == got);
+	CHECK(memcmp(g_io, g_ref, got) == 0);
+	n = c->wlen < 256 ? c->wlen : 256;
+	for (uint32_t i = 0; i < n; i++)
+		g_io[i] = (uint8_t)~pattern(c, i);
+	got = vq_chain_write(vq, c, 0, g_io, n);
+	CHECK(m_chain_copy(w, c, true, 0, g_io, n) == got);
+	check_memory(w);
+}
+
+/* ---- pops ------------------------------------------------------------- */
+static struct vq_chain g_chains[MAX_Q], g_ref_chains[MAX_Q];
+static struct vq_seg g_segs[MAX_SEGS], g_ref_segs[MAX_SEGS];
+
+static void do_pop(struct world *w, struct vq *vq, struct mq *q,
+		   unsigned burst, unsigned nsegs)
+{
+	bool was_broken = q->broken;
+
+	if ((rnd() & 7) == 0 && q->size > 1) {
+		/* A segment array smaller than the queue pops nothing. */
+		m_begin(w, q);
+		CHECK(vq_pop_burst(vq, g_chains, burst, g_segs, q->size - 1u) == 0);
+		check_queue(vq, q);
+		was_broken = q->broken;
+	}
+	unsigned ref = ref_pop(w, q, g_ref_chains, burst, g_ref_segs, nsegs);
+	unsigned got = vq_pop_burst(vq, g_chains, burst, g_segs, nsegs);
+	unsigned used = 0;
+
+	if (g_verbose)
+		fprintf(stderr, "fuzz_split: pop burst %u: %u, model %u\n", burst,
+			got, ref);
+	CHECK(got <= burst);
+	if (was_broken)
+		CHECK(got == 0); /* pops stop once the queue is broken */
+	CHECK(got == ref);
+	check_queue(vq, q);
+	check_memory(w); /* a pop writes nothing */
+	for (unsigned i = 0; i < got; i++) {
+		const struct vq_chain *c = &g_chains[i], *rc = &g_ref_chains[i];
+
+		CHECK(c->seg == g_segs + used);
+		CHECK(c->gen == dma_space_table(w->dma)->gen);
+		CHECK(c->head == rc->head && c->nseg == rc->nseg &&
+		      c->nread == rc->nread && c->rlen == rc->rlen &&
+		      c->wlen == rc->wlen);
+		for (unsigned j = 0; j < c->nseg; j++) {
+			const struct vq_seg *s = &c->seg[j], *rs = &rc->seg[j];
+			CHECK(s->iova == rs->iova && s->len == rs->len &&
+			      s->write == rs->write && s->va == rs->va);
+		}
+		check_chain(w, q, c);
+		used += c->nseg;
+		CHECK(used <= nsegs);
+		/* Not already held by the device. */
+		for (unsigned k = 0; k < g_nheld; k++)
+			CHECK(g_held[k].c.head != c->head);
+		CHECK(g_nheld < MAX_Q);
+		struct held *h = &g_held[g_nheld++];
+		h->c = *c;
+		h->c.seg = malloc((c->nseg ? c->nseg : 1) * sizeof(*c->seg));
+		CHECK(h->c.seg != NULL);
+		memcpy(h->c.seg, c->seg, c->nseg * sizeof(*c->seg));
+	}
+	/* Data after the whole burst: the segments stay valid until used. */
+	for (unsigned i = 0; i < got; i++) {
+		struct held *h = &g_held[g_nheld - got + i];
+		h->written = chain_io(w, vq, &h->c);
+		check_memory(w);
+	}
+}
+
+/* ---- completions ------------------------------------------------------ */
+static void do_push(struct world *w, struct vq *vq, struct mq *q,
+		    uint8_t op, uint8_t arg)
+{
+	struct vq_done done[MAX_Q + 1];
+	unsigned pick[MAX_Q];
+	unsigned k = arg & 0x3f, n;
+	bool batch = op & 0x10, ooo = op & 0x08, bad = arg & 0x40;
+
+	if (k == 0x3f || k > g_nheld)
+		k = g_nheld;
+	for (unsigned i = 0; i < g_nheld; i++)
+		pick[i] = i;
+	if (ooo) /* k distinct chains, in random order */
+		for (unsigned i = 0; i < k; i++) {
+			unsigned j = i + rnd() % (g_nheld - i);
+			unsigned t = pick[i];
+			pick[i] = pick[j];
+			pick[j] = t;
+		}
+	for (n = 0; n < k; n++) {
+		const struct held *h = &g_held[pick[n]];
+		if (rnd() & 1)
+			held_io(w, vq, &h->c);
+		done[n].id = h->c.head;
+		/* A batch reports its skipped chains as fully written. */
+		done[n].len = batch ? h->c.wlen : h->written;
+	}
+	if (bad) {
+		if (n == 0)
+			done[n++].len = 0;
+		if (rnd() & 1)
+			done[rnd() % n].id = rnd() % (q->size + 2u);
+		else /* more than the chain can hold, or a short batch */
+			done[rnd() % n].len += (rnd() & 1) ? 1 : -1u;
+	}
+
+	/* What must happen. */
+	int want;
+	if (!m_begin(w, q)) {
+		want = -EIO;
+	} else if (n == 0) {
+		want = 0;
+	} else if (n > q->n_inflight ||
+		   (batch && !(q->flags & VQ_F_IN_ORDER))) {
+		want = -EINVAL;
+	} else {
+		bool seen[MAX_Q + 2] = { false };
+		want = 0;
+		for (unsigned i = 0; i < n && !want; i++) {
+			uint32_t id = done[i].id;
+			if (id >= q->size || q->busy[id] != 1 || seen[id] ||
+			    done[i].len > q->wlen[id] ||
+			    (batch && i + 1 < n && done[i].len != q->wlen[id]))
+				want = -EINVAL;
+			else if ((q->flags & VQ_F_IN_ORDER) &&
+				 q->apos[id] != (uint16_t)(q->used_idx + i))
+				want = -EINVAL;
+			else
+				seen[id] = true;
+		}
+	}
+	int rc = vq_push_burst(vq, done, n, batch);
+	if (g_verbose)
+		fprintf(stderr, "fuzz_split: push %u (batch %d, out of order %d, "
+			"bad %d): %d, model %d\n", n, batch, ooo, bad, rc, want);
+	CHECK(rc == want);
+	if (rc == 0 && n) {
+		uint16_t old = q->used_idx;
+		uint8_t e[8];
+		if (batch) {
+			put32(e, done[n - 1].id);
+			put32(e + 4, done[n - 1].len);
+			m_write(w, q->used + 4 + 8u * (old & (q->size - 1)), e, 8);
+		} else {
+			for (unsigned i = 0; i < n; i++) {
+				put32(e, done[i].id);
+				put32(e + 4, done[i].len);
+				m_write(w, q->used + 4 +
+					8u * ((uint16_t)(old + i) & (q->size - 1)), e, 8);
+			}
+		}
+		for (unsigned i = 0; i < n; i++) {
+			q->busy[done[i].id] = 0;
+			for (unsigned j = 0; j < g_nheld; j++)
+				if (g_held[j].c.head == done[i].id) {
+					free(g_held[j].c.seg);
+					memmove(&g_held[j], &g_held[j + 1],
+						(g_nheld - j - 1) * sizeof(g_held[0]));
+					g_nheld--;
+					break;
+				}
+		}
+		q->n_inflight -= n;
+		uint16_t new_idx = (uint16_t)(old + n);
+		q->used_idx = new_idx;
+		m_write16(w, q->used + 2, new_idx);
+		if ((int16_t)(new_idx - q->sig_used) < (uint16_t)(new_idx - old))
+			q->sig_valid = false;
+	}
+	check_queue(vq, q);
+	check_memory(w);
+}
+
+static void do_notify(struct world *w, struct vq *vq, struct mq *q)
+{
+	bool want = false;
+
+	if (m_begin(w, q) && !(q->sig_valid && q->sig_used == q->used_idx)) {
+		if (q->flags & VQ_F_EVENT_IDX) {
+			uint16_t ev = m_read16(w, q->avail + 4 + 2u * q->size);
+			want = !q->sig_valid ||
+			       vq_need_event(ev, q->used_idx, q->sig_used);
+		} else {
+			want = !(m_read16(w, q->avail) & VQ_AVAIL_F_NO_INTERRUPT);
+		}
+		q->sig_used = q->used_idx;
+		q->sig_valid = true;
+	}
+	bool got = vq_should_notify(vq);
+	if (got != want && g_verbose)
+		fprintf(stderr, "fuzz_split: notify %d, model %d: used %u sig %u/%d "
+			"used_event %u\n", got, want, q->used_idx, q->sig_used,
+			q->sig_valid, m_read16(w, q->avail + 4 + 2u * q->size));
+	CHECK(got == want);
+	/* Asked again with nothing new: no interrupt. */
+	CHECK(!vq_should_notify(vq));
+	check_queue(vq, q);
+}
+
+static void do_kicks(struct world *w, struct vq *vq, struct mq *q, bool enable)
+{
+	if (!enable) {
+		if (m_begin(w, q) && !(q->flags & VQ_F_EVENT_IDX))
+			m_write16(w, q->used, VQ_USED_F_NO_NOTIFY);
+		vq_notify_disable(vq);
+	} else {
+		bool want = false;
+		if (m_begin(w, q)) {
+			if (q->flags & VQ_F_EVENT_IDX)
+				m_write16(w, q->used + vq_used_bytes(q->size) - 2,
+					  q->last_avail);
+			else
+				m_write16(w, q->used, 0);
+			want = m_read16(w, q->avail + 2) != q->last_avail ||
+			       q->rpos < q->nres;
+		}
+		CHECK(vq_notify_enable(vq) == want);
+	}
+	check_queue(vq, q);
+	check_memory(w);
+}
+
+static void do_avail_count(struct world *w, struct vq *vq, struct mq *q)
+{
+	unsigned want = 0;
+
+	if (m_begin(w, q)) {
+		uint16_t count = (uint16_t)(m_read16(w, q->avail + 2) - q->last_avail);
+		if (count > q->size)
+			m_fail(q, VQ_ERR_AVAIL_IDX);
+		else
+			want = count + (q->nres - q->rpos);
+	}
+	CHECK(vq_avail_count(vq) == want);
+	check_queue(vq, q);
+}
+
+/* ---- migration ---------------------------------------------------------- */
+static bool m_size_ok(uint16_t s)
+{
+	return s && s <= VQ_MAX_SIZE && (s & (s - 1)) == 0;
+}
+
+/* vq_save, check the state against the model, optionally damage it, and
+ * vq_load it into a fresh queue. Returns true when the fresh queue took
+ * over (then *q describes it). */
+static bool do_migrate(struct world *w, struct vq *from, struct vq *to,
+		       struct mq *q, bool mutate)
+{
+	struct vq_state *st = calloc(1, vq_state_bytes(MAX_Q));
+	unsigned n = 0;
+
+	CHECK(st != NULL);
+	CHECK(vq_save(from, st) == 0);
+	CHECK(st->size == q->size && st->flags == q->flags);
+	CHECK(st->last_avail_idx == q->last_avail && st->last_used_idx == q->used_idx);
+	CHECK(st->desc_addr == q->desc && st->avail_addr == q->avail &&
+	      st->used_addr == q->used);
+	CHECK(st->enabled == q->enabled);
+	CHECK(st->n_inflight == q->n_inflight);
+	/* Every head in flight (popped, or restored and not popped again),
+	 * oldest first: by the avail index it was offered at. */
+	uint16_t prev_age = 0;
+	for (unsigned i = 0; i < st->n_inflight; i++) {
+		uint16_t hd = st->inflight[i];
+		CHECK(hd < q->size && q->busy[hd]);
+		uint16_t age = (uint16_t)(q->last_avail - q->apos[hd]);
+		CHECK(i == 0 || age < prev_age);
+		prev_age = age;
+		n++;
+	}
+	CHECK(n == q->n_inflight);
+
+	if (mutate) {
+		uint32_t r = rnd();
+		switch (r % 9) {
+		case 0: st->last_avail_idx ^= (uint16_t)(r >> 8); break;
+		case 1: st->last_used_idx ^= (uint16_t)(r >> 8); break;
+		case 2: st->n_inflight ^= (uint16_t)((r >> 8) & 0x1ff); break;
+		case 3: st->inflight[(r >> 8) % MAX_Q] ^= (uint16_t)(r >> 16); break;
+		case 4: st->size = (uint16_t)(1u << ((r >> 8) % 9)); break;
+		case 5: st->flags ^= (r >> 8) & 0xf; break;
+		case 6:
+			if (st->n_inflight > 1) /* a head listed twice */
+				st->inflight[(r >> 8) % st->n_inflight] =
+					st->inflight[(r >> 16) % st->n_inflight];
+			else
+				st->enabled ^= 1;
+			break;
+		case 7: st->enabled ^= (r >> 8) & 3; break;
+		default: /* a consistent shift of both indexes */
+			st->last_avail_idx += (uint16_t)((r >> 8) & 3);
+			st->last_used_idx += (uint16_t)((r >> 8) & 3);
+			break;
+		}
+	}
+
+	bool ok = m_size_ok(st->size) && st->n_inflight <= st->size &&
+		  st->enabled <= 1 &&
+		  (uint16_t)(st->last_avail_idx - st->last_used_idx) == st->n_inflight &&
+		  !(st->flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER)) &&
+		  !(st->desc_addr & 15) && !(st->avail_addr & 1) && !(st->used_addr & 3);
+	for (unsigned i = 0; ok && i < st->n_inflight; i++) {
+		if (st->inflight[i] >= st->size)
+			ok = false;
+		for (unsigned j = 0; ok && j < i; j++)
+			if (st->inflight[j] == st->inflight[i])
+				ok = false;
+	}
+	memset(to, 0, sizeof(*to));
+	int rc = vq_load(to, w->dma, st, "fuzz-dst");
+	CHECK((rc == 0) == ok);
+	if (!mutate)
+		CHECK(rc == 0); /* a saved state always loads */
+	if (rc) {
+		/* Refused: the queue is untouched (still zero). */
+		static const struct vq zero;
+		CHECK(memcmp(to, &zero, sizeof(zero)) == 0);
+		free(st);
+		return false;
+	}
+
+	/* The destination queue: restored heads are popped again first. */
+	held_drop_all();
+	memset(q, 0, sizeof(*q));
+	q->size = st->size;
+	q->flags = st->flags;
+	q->enabled = st->enabled;
+	q->desc = st->desc_addr;
+	q->avail = st->avail_addr;
+	q->used = st->used_addr;
+	q->last_avail = st->last_avail_idx;
+	q->used_idx = q->sig_used = st->last_used_idx;
+	q->nres = q->n_inflight = st->n_inflight;
+	for (unsigned i = 0; i < st->n_inflight; i++) {
+		q->resub[i] = st->inflight[i];
+		q->busy[st->inflight[i]] = 3;
+		q->apos[st->inflight[i]] = (uint16_t)(st->last_used_idx + i);
+	}
+	free(st);
+	return true;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static void discard_log(enum hal_log_level level, const char *line)
+{
+	(void)level;
+	(void)line;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	g_verbose = getenv("FUZZ_SPLIT_VERBOSE") != NULL;
+	if (!g_verbose)
+		hal_log_set_sink(discard_log);
+	return 0;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static struct vq g_vq[2];
+static struct mq g_mq;
+static struct world g_w;
+
+static void world_log_start(struct world *w)
+{
+	CHECK(dma_log_start(w->dma, 0) == 0);
+	CHECK(dma_logging(w->dma));
+	w->log_on = true;
+}
+
+/* The host's DMA requests are hostile too: maps that overlap, wrap or
+ * carry no permission, unmaps that do not match a map, bad log page
+ * sizes. Every one is refused and the table does not change. */
+static void dma_hostile(struct world *w)
+{
+	const struct mreg *a = &w->reg[REG_A];
+	uint64_t gen = dma_space_table(w->dma)->gen;
+	uint64_t at = a->iova + rnd() % a->len, len = 1 + rnd() % 8192;
+	uint64_t bm[2];
+
+	CHECK(dma_map(w->dma, at, len, a->buf + (at & 15), DMA_PROT_READ) == -EEXIST);
+	CHECK(dma_map(w->dma, at - len, len + 1, a->buf + ((at - len) & 15),
+		      DMA_PROT_READ) == -EEXIST);
+	CHECK(dma_map(w->dma, 0x80000, 16, a->buf + 1 + (rnd() % 15),
+		      DMA_PROT_READ) == -EINVAL); /* va not congruent to iova */
+	CHECK(dma_map(w->dma, UINT64_MAX - 15, 32, a->buf, DMA_PROT_READ) == -EINVAL);
+	CHECK(dma_map(w->dma, 0x80000, 0, a->buf, DMA_PROT_READ) == -EINVAL);
+	CHECK(dma_map(w->dma, 0x80000, 16, a->buf, 0) == -EINVAL);
+	CHECK(dma_map(w->dma, 0x80000, 16, a->buf, 8) == -EINVAL);
+	CHECK(dma_unmap(w->dma, a->iova, a->len + 1) == -ENOENT);
+	CHECK(dma_unmap(w->dma, at, 1) == -ENOENT); /* A is at least 8 bytes */
+	CHECK(dma_unmap(w->dma, 0x80000, 16) == -ENOENT);
+	CHECK(dma_log_start(w->dma, 4096 + 512) == -EINVAL);
+	CHECK(dma_log_start(w->dma, 2048) == -EINVAL);
+	if (w->log_on) {
+		CHECK(dma_log_start(w->dma, 8192) == -EBUSY);
+		CHECK(dma_log_start(w->dma, 4096) == 0);
+		CHECK(dma_log_report(w->dma, 0x10800, 4096, bm) == -EINVAL);
+		CHECK(dma_log_report(w->dma, 0x10000, 0, bm) == -EINVAL);
+	} else {
+		CHECK(dma_log_report(w->dma, 0x10000, 4096, bm) == -EINVAL);
+	}
+	CHECK(dma_space_table(w->dma)->gen == gen);
+}
+
+/* vq_reset: back to the state vq_setup left. */
+static void do_reset(struct vq *vq, struct mq *q)
+{
+	vq_reset(vq);
+	held_drop_all();
+	memset(q->busy, 0, sizeof(q->busy));
+	q->n_inflight = q->nres = q->rpos = 0;
+	q->last_avail = q->used_idx = q->sig_used = 0;
+	q->sig_valid = true;
+	q->broken = false;
+	q->err = VQ_OK;
+	check_queue(vq, q);
+}
+
+/* Every page the device wrote while logging must read dirty. */
+static void check_dirty(struct world *w)
+{
+	uint64_t bm[(MAX_PAGES + 63) / 64];
+
+	if (!w->log_on)
+		return;
+	CHECK(dma_log_report(w->dma, 0, (uint64_t)MAX_PAGES << LOG_SHIFT, bm) == 0);
+	for (unsigned p = 0; p < MAX_PAGES; p++) {
+		if (w->dirty[p] && !(bm[p / 64] >> (p % 64) & 1))
+			fprintf(stderr, "fuzz_split: page %#x written, not dirty\n", p);
+		if (w->dirty[p])
+			CHECK(bm[p / 64] >> (p % 64) & 1);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct world *w = &g_w;
+	struct mq *q = &g_mq;
+	int cur = 0;
+
+	if (size < HDR_LEN)
+		return 0;
+	const uint8_t *h = data;
+	size_t script_len = h[20];
+	if (size < HDR_LEN + script_len)
+		return 0;
+	const uint8_t *script = data + HDR_LEN;
+	const uint8_t *memsrc = script + script_len;
+	size_t memsrc_len = size - HDR_LEN - script_len;
+
+	uint16_t qsize = (uint16_t)(1u << (h[0] % 9));
+	uint32_t flags = h[1] & (VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER);
+	bool log_early = h[1] & 0x08, log_before_map = h[1] & 0x10;
+	bool mutate = h[1] & 0x20, zero_region = h[1] & 0x40;
+	bool reset_not_migrate = h[1] & 0x80;
+	unsigned burst = h[2] ? h[2] : qsize;
+	unsigned mode = h[3] % 5;
+	uint64_t gap = (uint64_t)h[4] * 64;
+	size_t mem_size = get16(h + 7) ? get16(h + 7) : memsrc_len;
+	if (mem_size > MAX_MEM)
+		mem_size = MAX_MEM;
+	if (mem_size < 16)
+		mem_size = 16;
+	/* Two regions cut at a multiple of 16: dma_map wants va congruent to
+	 * iova modulo 16 (heap buffers are 16-aligned). */
+	size_t split = mem_size;
+	if (mode != 0 && mem_size >= 32) {
+		split = (1 + get16(h + 5) % (mem_size - 1)) & ~(size_t)15;
+		if (split == 0)
+			split = 16;
+	}
+	uint64_t desc = BASE_IOVA + get16(h + 9);
+	uint64_t avail = BASE_IOVA + get16(h + 11);
+	uint64_t used = BASE_IOVA + get16(h + 13);
+	unsigned extra_segs = h[15];
+	rng_state = (uint32_t)h[16] | (uint32_t)h[17] << 8 |
+		    (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
+
+	/* Host memory. */
+	memset(w, 0, sizeof(*w));
+	w->io_left = RUN_IO;
+	w->shadow_len = mem_size + EXTRA_LEN;
+	w->shadow = calloc(1, w->shadow_len);
+	CHECK(w->shadow != NULL);
+	memcpy(w->shadow, memsrc, memsrc_len < mem_size ? memsrc_len : mem_size);
+	for (size_t i = 0; i < EXTRA_LEN; i++)
+		w->shadow[mem_size + i] = (uint8_t)(i * 13);
+	static const uint32_t prots[5][2] = {
+		{ DMA_PROT_READ | DMA_PROT_WRITE, 0 },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ | DMA_PROT_WRITE },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ },
+		{ DMA_PROT_READ, DMA_PROT_READ | DMA_PROT_WRITE },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_WRITE },
+	};
+	w->nreg = split < mem_size ? 2 : 1;
+	w->reg[0] = (struct mreg){ .iova = BASE_IOVA, .len = split, .off = 0,
+				   .prot = prots[mode][0] };
+	if (w->nreg == 2)
+		w->reg[1] = (struct mreg){ .iova = BASE_IOVA + split + gap,
+					   .len = mem_size - split, .off = split,
+					   .prot = prots[mode][1] };
+	w->reg[REG_EXTRA] = (struct mreg){ .iova = EXTRA_IOVA, .len = EXTRA_LEN,
+					   .off = mem_size,
+					   .prot = DMA_PROT_READ | DMA_PROT_WRITE };
+	w->reg[REG_EXTRA].present = true;
+	for (unsigned i = 0; i < w->nreg; i++) {
+		struct mreg *r = &w->reg[i];
+		{
+			r->present = true;
+			r->buf = malloc(r->len);
+			CHECK(r->buf != NULL);
+			memcpy(r->buf, w->shadow + r->off, r->len);
+		}
+	}
+	if (zero_region) {
+		static uint8_t *zero;
+		if (!zero) {
+			zero = mmap(NULL, ZERO_LEN, PROT_READ,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				    -1, 0);
+			CHECK(zero != MAP_FAILED);
+		}
+		w->reg[REG_ZERO] = (struct mreg){
+			.iova = ZERO_IOVA, .len = ZERO_LEN, .prot = DMA_PROT_READ,
+			.buf = zero, .present = true, .zero = true,
+		};
+	}
+
+	w->dma = dma_space_create(NULL);
+	CHECK(w->dma != NULL);
+	if (log_early && log_before_map)
+		world_log_start(w);
+	for (unsigned i = 0; i < NREG; i++) {
+		struct mreg *r = &w->reg[i];
+		if (!r->present || i == REG_EXTRA)
+			continue;
+		CHECK(dma_map(w->dma, r->iova, r->len, r->buf, r->prot) == 0);
+		r->mapped = true;
+	}
+	if (log_early && !log_before_map)
+		world_log_start(w);
+
+	/* The queue. */
+	memset(g_vq, 0, sizeof(g_vq));
+	memset(q, 0, sizeof(*q));
+	q->size = qsize;
+	q->flags = flags;
+	q->enabled = true;
+	q->sig_valid = true; /* vq_setup: used idx 0 counts as signalled */
+	q->desc = desc;
+	q->avail = avail;
+	q->used = used;
+	int rc = vq_setup(&g_vq[cur], w->dma, qsize, desc, avail, used, flags,
+			  "fuzz");
+	bool setup_ok = !(desc & 15) && !(avail & 1) && !(used & 3);
+	CHECK((rc == 0) == setup_ok);
+	if (rc)
+		goto out;
+
+	/* The rounds. */
+	static const uint8_t default_script[] = { 0, 0x3f, 0, 0x3f, 0, 0x3f };
+	const uint8_t *sp = script_len ? script : default_script;
+	size_t sleft = script_len ? script_len : sizeof(default_script);
+	bool kicks_on = true;
+
+	for (unsigned round = 0; round < MAX_ROUNDS && sleft >= 2; round++) {
+		struct vq *vq = &g_vq[cur];
+		uint8_t op = sp[0], arg = sp[1];
+		sp += 2;
+		sleft -= 2;
+
+		/* The host writes its memory between bursts. */
+		for (unsigned i = 0; i < (op & 7u) && sleft >= 4; i++) {
+			size_t off = get16(sp) % w->shadow_len;
+			host_poke(w, off, sp[2]);
+			host_poke(w, (off + 1) % w->shadow_len, sp[3]);
+			sp += 4;
+			sleft -= 4;
+		}
+
+		/* DMA table changes: the queue re-translates its rings. */
+		if (op & 0x80) {
+			struct mreg *r = &w->reg[REG_EXTRA];
+			dma_hostile(w);
+			if (!r->mapped) {
+				r->buf = malloc(r->len);
+				CHECK(r->buf != NULL);
+				memcpy(r->buf, w->shadow + r->off, r->len);
+				CHECK(dma_map(w->dma, r->iova, r->len, r->buf,
+					      r->prot) == 0);
+				r->mapped = true;
+			} else {
+				/* Unmapping drops the region's dirty bits (dma.h):
+				 * a migration takes them first. Chains may still
+				 * point into it: its memory is freed, so a stale
+				 * pointer is a use-after-free ASan reports. */
+				check_dirty(w);
+				memset(w->dirty, 0, sizeof(w->dirty));
+				CHECK(dma_unmap(w->dma, r->iova, r->len) == 0);
+				r->mapped = false;
+				free(r->buf);
+				r->buf = NULL;
+			}
+		}
+		if ((arg & 0x80) && !w->log_on)
+			world_log_start(w);
+		do_avail_count(w, vq, q);
+
+		if ((op & 0x20) && reset_not_migrate) {
+			do_reset(vq, q);
+		} else if (op & 0x20) {
+			if (do_migrate(w, vq, &g_vq[!cur], q, mutate)) {
+				vq_teardown(vq);
+				cur = !cur;
+				vq = &g_vq[cur];
+			}
+			check_queue(vq, q);
+			do_avail_count(w, vq, q);
+		}
+
+		unsigned nsegs = q->size + extra_segs % (q->size + 1u);
+		do_pop(w, vq, q, burst, nsegs);
+		do_push(w, vq, q, op, arg);
+		do_notify(w, vq, q);
+		if (op & 0x40) {
+			kicks_on = !kicks_on;
+			do_kicks(w, vq, q, kicks_on);
+		}
+		check_memory(w);
+	}
+	/* Once more: anything still offered is popped and completed. */
+	do_pop(w, &g_vq[cur], q, MAX_Q, MAX_SEGS);
+	do_push(w, &g_vq[cur], q, 0, 0x3f);
+	do_notify(w, &g_vq[cur], q);
+	check_memory(w);
+	if (w->log_on) {
+		check_dirty(w);
+		CHECK(dma_log_stop(w->dma) == 0);
+		CHECK(!dma_logging(w->dma));
+		w->log_on = false;
+		uint64_t bm[1];
+		CHECK(dma_log_report(w->dma, 0, 4096, bm) == -EINVAL);
+	}
+	if (g_verbose)
+		fprintf(stderr, "fuzz_split: size %u flags %#x regions %u: popped %lu "
+			"pushed %lu notified %lu, %s\n", q->size, q->flags, w->nreg,
+			(unsigned long)(g_vq[0].n_popped + g_vq[1].n_popped),
+			(unsigned long)(g_vq[0].n_pushed + g_vq[1].n_pushed),
+			(unsigned long)(g_vq[0].n_notify + g_vq[1].n_notify),
+			q->broken ? vq_error_str(q->err) : "not broken");
+
+out:
+	held_drop_all();
+	vq_teardown(&g_vq[0]);
+	vq_teardown(&g_vq[1]);
+	dma_space_destroy(w->dma);
+	for (unsigned i = 0; i < REG_ZERO; i++)
+		free(w->reg[i].buf);
+	free(w->shadow);
+	return 0;
+}
