@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include "dma.h"
 
 struct dma_space {
-	const struct dma_table *tbl; /* published; read with acquire */
+	const struct dma_table *tbl; /* published; read with acquire; first */
 	struct rte_rcu_qsbr *qsbr;   /* NULL: no concurrent readers */
 	pthread_mutex_t lock;        /* serialises writers */
 	uint64_t next_gen;
@@ -93,11 +94,8 @@ void dma_space_destroy(struct dma_space *s)
 	free(s);
 }
 
-const struct dma_table *dma_space_table(const struct dma_space *s)
-{
-	/* Pairs with the release store in publish(). */
-	return __atomic_load_n(&s->tbl, __ATOMIC_ACQUIRE);
-}
+_Static_assert(offsetof(struct dma_space, tbl) == 0,
+	       "dma_space_table() in dma.h reads the first member");
 
 bool dma_logging(const struct dma_space *s)
 {

@@ -73,6 +73,7 @@ static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
 			   DMA_PROT_WRITE);
 	vq->tbl = t;
 	vq->tbl_gen = t->gen;
+	vq->hint = 0;
 	/* dma_map keeps va congruent to iova mod 16, so aligned IOVAs give
 	 * aligned pointers; checked again here because the atomics need it. */
 	if (!vq->desc || !vq->avail || !vq->used ||
@@ -116,10 +117,13 @@ int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
 	    !aligned(desc_addr, 16) || !aligned(avail_addr, 2) ||
 	    !aligned(used_addr, 4))
 		return -EINVAL;
-	vq->inflight = calloc(size, sizeof(*vq->inflight));
 	vq->resubmit = calloc(size, sizeof(*vq->resubmit));
 	if (flags & VQ_F_INDIRECT)
 		vq->bounce = aligned_alloc(64, vq_desc_bytes(size) < 64 ? 64 : vq_desc_bytes(size));
+	/* Cache-line aligned: the datapath reads it every chain. */
+	vq->inflight = aligned_alloc(64, (size * sizeof(*vq->inflight) + 63) & ~(size_t)63);
+	if (vq->inflight)
+		memset(vq->inflight, 0, size * sizeof(*vq->inflight));
 	if (!vq->inflight || !vq->resubmit || ((flags & VQ_F_INDIRECT) && !vq->bounce)) {
 		vq_teardown(vq);
 		return -ENOMEM;
@@ -127,7 +131,7 @@ int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
 	vq->dma = dma;
 	vq->size = size;
 	vq->mask = size - 1;
-	vq->flags = flags;
+	vq->flags = (uint8_t)flags;
 	vq->desc_addr = desc_addr;
 	vq->avail_addr = avail_addr;
 	vq->used_addr = used_addr;
@@ -232,7 +236,7 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 				goto bad;
 			}
 			uint32_t prot = w ? DMA_PROT_WRITE : DMA_PROT_READ;
-			void *va = dma_ptr(t, addr, len, prot);
+			void *va = dma_ptr_hint(t, &vq->hint, addr, len, prot);
 			if (!va && !dma_range_ok(t, addr, len, prot)) {
 				err = VQ_ERR_ADDR;
 				goto bad;
@@ -321,28 +325,61 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 	if (count > n - got)
 		count = (uint16_t)(n - got);
 
-	while (count--) {
-		uint16_t slot = vq->last_avail & vq->mask;
-		uint16_t head = vle16_to_cpu(READ_ONCE(vq->avail->ring[slot]));
+	/* Locals: stores into chains[] and segs[] cannot alias them. */
+	const struct dma_table *t = vq->tbl;
+	const struct vq_desc *desc = vq->desc;
+	struct vq_inflight *infl = vq->inflight;
+	const vle16 *ring = vq->avail->ring;
+	uint16_t last = vq->last_avail, mask = vq->mask, size = vq->size;
+	unsigned popped = 0;
 
-		if (unlikely(head >= vq->size)) {
+	while (count--) {
+		uint16_t head = vle16_to_cpu(READ_ONCE(ring[last & mask]));
+
+		if (unlikely(head >= size)) {
 			vq_fail(vq, VQ_ERR_HEAD_RANGE);
 			break;
 		}
-		if (unlikely(vq->inflight[head].busy)) {
+		if (unlikely(infl[head].busy)) {
 			vq_fail(vq, VQ_ERR_HEAD_BUSY);
 			break;
 		}
-		if (vq_walk(vq, head, &chains[got], segs + used, nsegs - used) != WALK_OK)
+		struct vq_chain *c = &chains[got];
+		const struct vq_desc *dp = &desc[head];
+		uint16_t flags = vle16_to_cpu(READ_ONCE(dp->flags));
+		void *va;
+		/* Fast path: one direct descriptor inside one region. */
+		if (likely((flags & ~VQ_DESC_F_WRITE) == 0 && used < nsegs)) {
+			uint64_t addr = vle64_to_cpu(READ_ONCE(dp->addr));
+			uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
+			bool w = flags & VQ_DESC_F_WRITE;
+			va = dma_ptr_hint(t, &vq->hint, addr, len,
+					  w ? DMA_PROT_WRITE : DMA_PROT_READ);
+			if (likely(va != NULL)) {
+				segs[used] = (struct vq_seg){
+					.iova = addr, .va = va, .len = len, .write = w,
+				};
+				*c = (struct vq_chain){
+					.head = head, .nseg = 1, .nread = !w,
+					.rlen = w ? 0 : len, .wlen = w ? len : 0,
+					.gen = t->gen, .seg = &segs[used],
+				};
+				goto popped;
+			}
+		}
+		if (vq_walk(vq, head, c, segs + used, nsegs - used) != WALK_OK)
 			break;
-		vq->inflight[head] = (struct vq_inflight){
-			.avail_idx = vq->last_avail, .busy = 1,
-			.wlen = chains[got].wlen,
+popped:
+		infl[head] = (struct vq_inflight){
+			.avail_idx = last, .busy = 1, .wlen = c->wlen,
 		};
-		vq->n_inflight++;
-		vq->last_avail++;
-		used += chains[got++].nseg;
+		last++;
+		popped++;
+		used += c->nseg;
+		got++;
 	}
+	vq->last_avail = last;
+	vq->n_inflight += (uint16_t)popped;
 out:
 	vq->n_popped += got;
 	return got;
@@ -396,25 +433,27 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 	}
 
 	uint16_t old = vq->used_idx;
+	struct vq_used_elem *ring = vq->used->ring;
 	if (batch) {
 		const struct vq_done *d = &done[n - 1];
 		/* virtio 1.3, 2.7.9: one entry, at the offset of the batch's
 		 * first buffer, naming its last; the skipped buffers count as
 		 * completely used. */
-		struct vq_used_elem *e = &vq->used->ring[old & vq->mask];
+		struct vq_used_elem *e = &ring[old & vq->mask];
 		e->id = cpu_to_vle32(d->id);
 		e->len = cpu_to_vle32(d->len);
 		mark_used_entries(vq, old, 1);
+		for (i = 0; i < n; i++)
+			vq->inflight[done[i].id].busy = 0;
 	} else {
 		for (i = 0; i < n; i++) {
-			struct vq_used_elem *e = &vq->used->ring[(old + i) & vq->mask];
+			struct vq_used_elem *e = &ring[(old + i) & vq->mask];
 			e->id = cpu_to_vle32(done[i].id);
 			e->len = cpu_to_vle32(done[i].len);
+			vq->inflight[done[i].id].busy = 0;
 		}
 		mark_used_entries(vq, old, n);
 	}
-	for (i = 0; i < n; i++)
-		vq->inflight[done[i].id].busy = 0;
 	vq->n_inflight -= (uint16_t)n;
 
 	uint16_t new_idx = (uint16_t)(old + n);
@@ -491,8 +530,8 @@ bool vq_notify_enable(struct vq *vq)
 	       vq->resubmit_pos < vq->n_resubmit;
 }
 
-static uint32_t chain_copy(const struct vq *vq, const struct vq_chain *c,
-			   bool to_chain, uint32_t off, void *buf, uint32_t len)
+uint32_t vq_chain_copy(const struct vq *vq, const struct vq_chain *c,
+		       bool to_chain, uint32_t off, void *buf, uint32_t len)
 {
 	unsigned i = to_chain ? c->nread : 0;
 	unsigned end = to_chain ? c->nseg : c->nread;
@@ -529,18 +568,6 @@ static uint32_t chain_copy(const struct vq *vq, const struct vq_chain *c,
 		off = 0;
 	}
 	return done;
-}
-
-uint32_t vq_chain_read(const struct vq *vq, const struct vq_chain *c,
-		       uint32_t off, void *dst, uint32_t len)
-{
-	return chain_copy(vq, c, false, off, dst, len);
-}
-
-uint32_t vq_chain_write(const struct vq *vq, const struct vq_chain *c,
-			uint32_t off, const void *src, uint32_t len)
-{
-	return chain_copy(vq, c, true, off, (void *)src, len);
 }
 
 static int by_age_desc(const void *a, const void *b, void *arg)
@@ -600,7 +627,7 @@ int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 		      st->used_addr, st->flags, name);
 	if (rc)
 		return rc;
-	vq->enabled = st->enabled;
+	vq->enabled = st->enabled != 0;
 	vq->vector = st->vector;
 	vq->last_avail = st->last_avail_idx;
 	vq->used_idx = st->last_used_idx;

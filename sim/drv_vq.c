@@ -79,20 +79,12 @@ static void fill(struct vq_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
 	d->next = cpu_to_vle16(next);
 }
 
-/* Take n ring descriptors; returns the head, *last gets the last one. In
- * order they are the next n in ring order (virtio 1.3, 2.7.5). */
-static uint16_t take(struct sim_vq *q, unsigned n, uint16_t *idx)
+/* The descriptor after d in the free list; in order, simply the next one
+ * in ring order (virtio 1.3, 2.7.5). */
+static inline uint16_t next_free(const struct sim_vq *q, uint16_t d)
 {
-	uint16_t head = q->free_head, d = head;
-
-	for (unsigned i = 0; i < n; i++) {
-		idx[i] = d;
-		d = (q->flags & VQ_F_IN_ORDER) ? (uint16_t)((d + 1) & q->mask)
-					       : q->next_free[d];
-	}
-	q->free_head = d;
-	q->num_free -= (uint16_t)n;
-	return head;
+	return (q->flags & VQ_F_IN_ORDER) ? (uint16_t)((d + 1) & q->mask)
+					  : q->next_free[d];
 }
 
 int sim_vq_add(struct sim_vq *q, const struct sim_buf *out, unsigned nout,
@@ -100,11 +92,10 @@ int sim_vq_add(struct sim_vq *q, const struct sim_buf *out, unsigned nout,
 	       bool indirect)
 {
 	unsigned n = nout + nin;
-	uint16_t idx[VQ_MAX_SIZE > 1024 ? 1024 : VQ_MAX_SIZE];
-	uint16_t head;
+	uint16_t head = q->free_head, d = head, last = head;
 	uint32_t wlen = 0;
 
-	if (n == 0 || !token || n > q->size || n > 1024)
+	if (n == 0 || !token || n > q->size)
 		return -EINVAL;
 	for (unsigned i = 0; i < nin; i++)
 		wlen += in[i].len;
@@ -113,7 +104,6 @@ int sim_vq_add(struct sim_vq *q, const struct sim_buf *out, unsigned nout,
 			return -EINVAL;
 		if (q->num_free < 1)
 			return -ENOSPC;
-		head = take(q, 1, idx);
 		struct vq_desc *tab = &q->indir[(size_t)head * q->max_indirect];
 		for (unsigned i = 0; i < n; i++) {
 			const struct sim_buf *b = i < nout ? &out[i] : &in[i - nout];
@@ -124,19 +114,24 @@ int sim_vq_add(struct sim_vq *q, const struct sim_buf *out, unsigned nout,
 		fill(&q->desc[head],
 		     q->indir_iova + (uint64_t)head * q->max_indirect * 16,
 		     n * 16, VQ_DESC_F_INDIRECT, 0);
+		q->free_head = next_free(q, head);
+		q->num_free--;
 		q->slot[head] = (struct sim_vq_slot){ token, 1, head, wlen };
 	} else {
 		if (q->num_free < n)
 			return -ENOSPC;
-		head = take(q, n, idx);
 		for (unsigned i = 0; i < n; i++) {
 			const struct sim_buf *b = i < nout ? &out[i] : &in[i - nout];
+			uint16_t nx = next_free(q, d);
 			uint16_t f = (i < nout ? 0 : VQ_DESC_F_WRITE) |
 				     (i + 1 < n ? VQ_DESC_F_NEXT : 0);
-			fill(&q->desc[idx[i]], b->iova, b->len, f,
-			     i + 1 < n ? idx[i + 1] : 0);
+			fill(&q->desc[d], b->iova, b->len, f, i + 1 < n ? nx : 0);
+			last = d;
+			d = nx;
 		}
-		q->slot[head] = (struct sim_vq_slot){ token, (uint16_t)n, idx[n - 1], wlen };
+		q->free_head = d;
+		q->num_free -= (uint16_t)n;
+		q->slot[head] = (struct sim_vq_slot){ token, (uint16_t)n, last, wlen };
 	}
 	q->avail->ring[q->avail_idx & q->mask] = cpu_to_vle16(head);
 	q->avail_idx++;

@@ -76,8 +76,15 @@ int dma_log_report(struct dma_space *s, uint64_t iova, uint64_t len,
 		   uint64_t *bitmap);
 bool dma_logging(const struct dma_space *s);
 
-/* The current table: readers load it once per burst. */
-const struct dma_table *dma_space_table(const struct dma_space *s);
+/* The current table: readers load it once per burst. The published
+ * pointer is the first member of struct dma_space (checked in dma.c), so
+ * this inlines into the datapath. Acquire pairs with the release store
+ * that publishes a table. */
+static inline const struct dma_table *dma_space_table(const struct dma_space *s)
+{
+	return __atomic_load_n((const struct dma_table *const *)(const void *)s,
+			       __ATOMIC_ACQUIRE);
+}
 
 /* Index of the region holding iova, or -1. */
 static inline int dma_find(const struct dma_table *t, uint64_t iova)
@@ -112,6 +119,28 @@ static inline void *dma_ptr(const struct dma_table *t, uint64_t iova,
 	if ((r->prot & prot) != prot || len > r->len - (iova - r->iova))
 		return NULL;
 	return r->va + (iova - r->iova);
+}
+
+/* dma_ptr trying first the region that served the caller's last lookup
+ * (`*hint`, any value is safe): a queue's buffers mostly come from one
+ * region, so this skips the search. */
+static inline void *dma_ptr_hint(const struct dma_table *t, uint32_t *hint,
+				 uint64_t iova, uint64_t len, uint32_t prot)
+{
+	uint32_t h = *hint;
+
+	if (__builtin_expect(h < t->n, 1)) {
+		const struct dma_region *r = &t->r[h];
+		uint64_t off = iova - r->iova;
+		if (iova >= r->iova && off < r->len && len != 0 &&
+		    len <= r->len - off && (r->prot & prot) == prot)
+			return r->va + off;
+	}
+	int i = dma_find(t, iova);
+	if (i < 0)
+		return NULL;
+	*hint = (uint32_t)i;
+	return dma_ptr(t, iova, len, prot);
 }
 
 void dma_mark_dirty_slow(const struct dma_table *t, uint64_t iova,

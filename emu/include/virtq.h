@@ -180,31 +180,33 @@ struct vq_inflight {
 };
 
 struct vq {
-	/* hot, read every burst */
+	/* first cache line: everything a burst touches */
 	struct vq_desc *desc;
 	struct vq_avail *avail;
 	struct vq_used *used;
-	const struct dma_table *tbl; /* table the ring pointers come from */
-	uint64_t tbl_gen;
+	struct dma_space *dma;
+	struct vq_inflight *inflight; /* per head */
+	uint64_t tbl_gen;        /* generation the ring pointers belong to */
 	uint16_t size;
 	uint16_t mask;
 	uint16_t last_avail;
 	uint16_t used_idx;       /* next used idx the device publishes */
-	uint16_t signalled_used; /* used idx at the last interrupt decision */
-	bool signalled_valid;
-	bool broken;
-	uint32_t flags;
-	struct vq_inflight *inflight; /* per head */
 	uint16_t n_inflight;
-	uint16_t enabled;
+	uint16_t signalled_used; /* used idx at the last interrupt decision */
+	uint8_t flags;           /* VQ_F_* */
+	bool enabled;
+	bool broken;
+	bool signalled_valid;
+	/* second line */
+	const struct dma_table *tbl; /* table of the current burst */
+	uint32_t hint;           /* region of the last buffer lookup */
 	uint16_t vector;
-	enum vq_error error;
-	struct dma_space *dma;
-	struct vq_desc *bounce; /* an indirect table that spans regions */
-	uint16_t *resubmit;     /* in-flight heads restored by vq_load */
 	uint16_t n_resubmit, resubmit_pos;
+	enum vq_error error;
+	struct vq_desc *bounce;  /* an indirect table that spans regions */
+	uint16_t *resubmit;      /* in-flight heads restored by vq_load */
 	uint64_t desc_addr, avail_addr, used_addr;
-	const char *name;       /* for log lines */
+	const char *name;        /* for log lines */
 	/* counters */
 	uint64_t n_popped, n_pushed, n_notify, n_notify_suppressed;
 } __attribute__((aligned(64)));
@@ -254,11 +256,43 @@ void vq_notify_disable(struct vq *vq);
 bool vq_notify_enable(struct vq *vq);
 
 /* Copy from the readable / into the writable part of a chain, starting at
- * byte `off` of that part. Returns bytes copied. Writes mark the dirty log. */
-uint32_t vq_chain_read(const struct vq *vq, const struct vq_chain *c,
-		       uint32_t off, void *dst, uint32_t len);
-uint32_t vq_chain_write(const struct vq *vq, const struct vq_chain *c,
-			uint32_t off, const void *src, uint32_t len);
+ * byte `off` of that part. Returns bytes copied. Writes mark the dirty log.
+ * The common case (the bytes lie in the part's first segment, which is
+ * mapped, and the DMA table is the one the chain was walked in) is inline. */
+uint32_t vq_chain_copy(const struct vq *vq, const struct vq_chain *c,
+		       bool to_chain, uint32_t off, void *buf, uint32_t len);
+
+static inline uint32_t vq_chain_read(const struct vq *vq,
+				     const struct vq_chain *c, uint32_t off,
+				     void *dst, uint32_t len)
+{
+	if (__builtin_expect(c->nread != 0, 1)) {
+		const struct vq_seg *s = &c->seg[0];
+		if (s->va && len <= s->len && off <= s->len - len &&
+		    c->gen == dma_space_table(vq->dma)->gen) {
+			__builtin_memcpy(dst, (uint8_t *)s->va + off, len);
+			return len;
+		}
+	}
+	return vq_chain_copy(vq, c, false, off, dst, len);
+}
+
+static inline uint32_t vq_chain_write(const struct vq *vq,
+				      const struct vq_chain *c, uint32_t off,
+				      const void *src, uint32_t len)
+{
+	if (__builtin_expect(c->nseg > c->nread, 1)) {
+		const struct vq_seg *s = &c->seg[c->nread];
+		const struct dma_table *t = dma_space_table(vq->dma);
+		if (s->va && len <= s->len && off <= s->len - len &&
+		    c->gen == t->gen) {
+			__builtin_memcpy((uint8_t *)s->va + off, src, len);
+			dma_mark_dirty(t, s->iova + off, len);
+			return len;
+		}
+	}
+	return vq_chain_copy(vq, c, true, off, (void *)src, len);
+}
 
 /* Migration. vq_save fills `st` (vq_state_bytes(size) bytes). vq_load
  * sets up a torn-down (or zeroed) queue from a saved state; it checks the
