@@ -75,7 +75,7 @@ bench: $(BENCHES:%=$(BUILD)/bench/%)
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_split
 	@sh scripts/demo.sh $(BUILD) $(BOARD)
 
 clean:
