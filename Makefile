@@ -7,8 +7,11 @@
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 300) each
 #   make bench      ring-engine benchmarks (figures, never pass/fail)
 #   make demo       deps + build + the sim board brought up (see README)
+#   make V=1 ...    show the full compiler command lines
 
 BOARD        ?= sim
+V            ?= 0
+Q            := $(if $(filter 1,$(V)),,@)
 BUILD        ?= build
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
@@ -34,7 +37,7 @@ LIBS        := $(DPDK_LIBS) $(JSON_LIBS) -lpthread
 
 # Library sources shared by every program and test.
 LIB_SRCS := hal/log.c \
-            emu/dma.c emu/virtq.c \
+            emu/dma.c emu/virtq.c emu/virtq_packed.c \
             firmware/board.c \
             sim/hostmem.c sim/drv_vq.c
 
@@ -84,34 +87,41 @@ clean:
 # --- release objects and programs -----------------------------------------
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/bin/virtnetd: $(BUILD)/rel/firmware/virtnetd.o $(REL_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/rel/tests/bench/%.o $(REL_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 
 # --- sanitized objects and unit tests --------------------------------------
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC san  $<"
+	$(Q)$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/test/%: $(BUILD)/san/tests/unit/%.o $(SAN_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(LIBS)
 
 # --- libFuzzer targets (always clang) --------------------------------------
 FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=all -DVIRTNET_TESTING
 $(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC fuzz $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/tests/fuzz/%.o $(FUZZ_OBJS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
+	@echo "  LD      $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LIBS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -11,14 +11,9 @@
 #include <string.h>
 
 #include "hal_log.h"
-#include "virtq.h"
+#include "virtq_priv.h"
 
 #define COMP "vq"
-
-#define READ_ONCE(x)      __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define WRITE_ONCE(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define unlikely(x)       __builtin_expect(!!(x), 0)
-#define likely(x)         __builtin_expect(!!(x), 1)
 
 static const char *const vq_err_names[VQ_ERR__COUNT] = {
 	[VQ_OK] = "ok",
@@ -42,7 +37,7 @@ const char *vq_error_str(enum vq_error e)
 	return (unsigned)e < VQ_ERR__COUNT ? vq_err_names[e] : "unknown";
 }
 
-static void vq_fail(struct vq *vq, enum vq_error e)
+void vq_fail(struct vq *vq, enum vq_error e)
 {
 	if (vq->broken)
 		return;
@@ -65,17 +60,28 @@ static vle16 *avail_event(const struct vq *vq)
 /* Translate the three rings through table t; each must lie in one region. */
 static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
 {
-	vq->desc = dma_ptr(t, vq->desc_addr, vq_desc_bytes(vq->size),
-			   DMA_PROT_READ);
-	vq->avail = dma_ptr(t, vq->avail_addr, vq_avail_bytes(vq->size),
-			    DMA_PROT_READ);
-	vq->used = dma_ptr(t, vq->used_addr, vq_used_bytes(vq->size),
-			   DMA_PROT_WRITE);
+	if (vq->flags & VQ_F_PACKED) {
+		/* The device writes used descriptors into the ring itself. */
+		vq->pdesc = dma_ptr(t, vq->desc_addr, 16u * vq->size,
+				    DMA_PROT_READ | DMA_PROT_WRITE);
+		vq->driver_event = dma_ptr(t, vq->avail_addr, sizeof(struct vq_event),
+					   DMA_PROT_READ);
+		vq->device_event = dma_ptr(t, vq->used_addr, sizeof(struct vq_event),
+					   DMA_PROT_WRITE);
+	} else {
+		vq->desc = dma_ptr(t, vq->desc_addr, vq_desc_bytes(vq->size),
+				   DMA_PROT_READ);
+		vq->avail = dma_ptr(t, vq->avail_addr, vq_avail_bytes(vq->size),
+				    DMA_PROT_READ);
+		vq->used = dma_ptr(t, vq->used_addr, vq_used_bytes(vq->size),
+				   DMA_PROT_WRITE);
+	}
 	vq->tbl = t;
 	vq->tbl_gen = t->gen;
 	vq->hint = 0;
 	/* dma_map keeps va congruent to iova mod 16, so aligned IOVAs give
-	 * aligned pointers; checked again here because the atomics need it. */
+	 * aligned pointers; checked again here because the atomics need it
+	 * (split: 16/2/4, packed: 16/4/4). */
 	if (!vq->desc || !vq->avail || !vq->used ||
 	    ((uintptr_t)vq->desc & 15) || ((uintptr_t)vq->avail & 1) ||
 	    ((uintptr_t)vq->used & 3)) {
@@ -87,7 +93,7 @@ static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
 
 /* Start of every burst: load the DMA table once; re-translate the rings
  * when it changed since the last burst. */
-static inline bool vq_begin(struct vq *vq)
+bool vq_begin(struct vq *vq)
 {
 	if (unlikely(vq->broken || !vq->enabled))
 		return false;
@@ -103,9 +109,12 @@ static bool aligned(uint64_t a, uint64_t n)
 	return (a & (n - 1)) == 0;
 }
 
-static bool size_ok(uint16_t size)
+static bool size_ok(uint16_t size, uint32_t flags)
 {
-	return size && size <= VQ_MAX_SIZE && (size & (size - 1)) == 0;
+	if (size == 0 || size > VQ_MAX_SIZE)
+		return false;
+	/* 2.8.10.1: a packed queue need not be a power of two. */
+	return (flags & VQ_F_PACKED) || (size & (size - 1)) == 0;
 }
 
 int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
@@ -113,13 +122,15 @@ int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
 	     uint32_t flags, const char *name)
 {
 	memset(vq, 0, sizeof(*vq));
-	if (!dma || !size_ok(size) || (flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER)) ||
-	    !aligned(desc_addr, 16) || !aligned(avail_addr, 2) ||
+	bool packed = flags & VQ_F_PACKED;
+	if (!dma || !size_ok(size, flags) ||
+	    (flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER | VQ_F_PACKED)) ||
+	    !aligned(desc_addr, 16) || !aligned(avail_addr, packed ? 4 : 2) ||
 	    !aligned(used_addr, 4))
 		return -EINVAL;
 	vq->resubmit = calloc(size, sizeof(*vq->resubmit));
 	if (flags & VQ_F_INDIRECT)
-		vq->bounce = aligned_alloc(64, vq_desc_bytes(size) < 64 ? 64 : vq_desc_bytes(size));
+		vq->bounce = aligned_alloc(64, (vq_desc_bytes(size) + 63) & ~(size_t)63);
 	/* Cache-line aligned: the datapath reads it every chain. */
 	vq->inflight = aligned_alloc(64, (size * sizeof(*vq->inflight) + 63) & ~(size_t)63);
 	if (vq->inflight)
@@ -158,6 +169,7 @@ void vq_reset(struct vq *vq)
 	vq->n_inflight = 0;
 	vq->n_resubmit = vq->resubmit_pos = 0;
 	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+	vq->pk_popped = vq->pk_done = vq->pk_slots = 0;
 	vq->signalled_valid = true;
 	vq->broken = false;
 	vq->error = VQ_OK;
@@ -166,17 +178,23 @@ void vq_reset(struct vq *vq)
 
 enum walk_result { WALK_OK, WALK_FULL, WALK_BAD };
 
-/* Walk the chain at `head` into seg[0..cap). */
+static enum walk_result walk_result(struct vq *vq, enum vq_error err)
+{
+	if (err == WALK_FULL_ERR)
+		return WALK_FULL;
+	vq_fail(vq, err);
+	return WALK_BAD;
+}
+
+/* Walk the split chain at `head` into seg[0..cap). */
 static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 				struct vq_chain *c, struct vq_seg *seg,
 				unsigned cap)
 {
-	const struct dma_table *t = vq->tbl;
+	struct walk w = { .t = vq->tbl, .seg = seg, .cap = cap };
 	const struct vq_desc *tab = vq->desc;
 	uint32_t tab_n = vq->size;
-	uint32_t count = 0, nseg = 0, nread = 0;
-	uint64_t rlen = 0, wlen = 0;
-	bool indirect = false, seen_write = false;
+	bool indirect = false;
 	uint16_t idx = head;
 	enum vq_error err;
 
@@ -188,100 +206,39 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 		uint16_t next = vle16_to_cpu(READ_ONCE(dp->next));
 
 		if (flags & VQ_DESC_F_INDIRECT) {
-			if (indirect) {
-				err = VQ_ERR_INDIRECT_NESTED;
-				goto bad;
-			}
-			if (!(vq->flags & VQ_F_INDIRECT)) {
-				err = VQ_ERR_INDIRECT_FEAT;
-				goto bad;
-			}
-			if (flags & VQ_DESC_F_NEXT) {
-				err = VQ_ERR_INDIRECT_NEXT;
-				goto bad;
-			}
-			if (len == 0 || len % sizeof(struct vq_desc) ||
-			    len / sizeof(struct vq_desc) > vq->size) {
-				err = VQ_ERR_INDIRECT_LEN;
-				goto bad;
-			}
-			tab = dma_ptr(t, addr, len, DMA_PROT_READ);
-			if (!tab || ((uintptr_t)tab & 15)) {
-				/* Spans two regions, or unaligned: copy it. */
-				if (dma_read(t, addr, vq->bounce, len)) {
-					err = VQ_ERR_ADDR;
-					goto bad;
-				}
-				tab = vq->bounce;
-			}
-			tab_n = len / sizeof(struct vq_desc);
+			/* 2.7.5.3: one table per chain, at its end. */
+			if (indirect)
+				return walk_result(vq, VQ_ERR_INDIRECT_NESTED);
+			if (flags & VQ_DESC_F_NEXT)
+				return walk_result(vq, VQ_ERR_INDIRECT_NEXT);
+			const void *t;
+			err = walk_indirect(vq, &w, addr, len, &t, &tab_n);
+			if (err)
+				return walk_result(vq, err);
+			tab = t;
 			indirect = true;
 			idx = 0;
 			continue;
 		}
-		if (++count > vq->size) {
-			err = VQ_ERR_CHAIN_LEN;
-			goto bad;
-		}
-		bool w = flags & VQ_DESC_F_WRITE;
-		if (w) {
-			seen_write = true;
-		} else if (seen_write) {
-			err = VQ_ERR_ORDER;
-			goto bad;
-		}
-		if (len) {
-			if (addr + len - 1 < addr) {
-				err = VQ_ERR_LEN_OVERFLOW;
-				goto bad;
-			}
-			uint32_t prot = w ? DMA_PROT_WRITE : DMA_PROT_READ;
-			void *va = dma_ptr_hint(t, &vq->hint, addr, len, prot);
-			if (!va && !dma_range_ok(t, addr, len, prot)) {
-				err = VQ_ERR_ADDR;
-				goto bad;
-			}
-			if (nseg == cap)
-				return WALK_FULL;
-			seg[nseg++] = (struct vq_seg){
-				.iova = addr, .va = va, .len = len, .write = w,
-			};
-			if (w) {
-				wlen += len;
-			} else {
-				rlen += len;
-				nread++;
-			}
-			if (rlen + wlen > UINT32_MAX) {
-				err = VQ_ERR_LEN_OVERFLOW;
-				goto bad;
-			}
-		}
+		err = walk_seg(vq, &w, addr, len, flags & VQ_DESC_F_WRITE);
+		if (err)
+			return walk_result(vq, err);
 		if (!(flags & VQ_DESC_F_NEXT))
 			break;
-		if (next >= tab_n) {
-			err = VQ_ERR_NEXT_RANGE;
-			goto bad;
-		}
+		if (next >= tab_n)
+			return walk_result(vq, VQ_ERR_NEXT_RANGE);
 		idx = next;
 	}
-	c->head = head;
-	c->nseg = (uint16_t)nseg;
-	c->nread = (uint16_t)nread;
-	c->rlen = (uint32_t)rlen;
-	c->wlen = (uint32_t)wlen;
-	c->gen = t->gen;
-	c->seg = seg;
+	walk_finish(&w, c, head);
 	return WALK_OK;
-bad:
-	vq_fail(vq, err);
-	return WALK_BAD;
 }
 
 unsigned vq_avail_count(struct vq *vq)
 {
 	if (!vq_begin(vq))
 		return 0;
+	if (vq->flags & VQ_F_PACKED)
+		return vq_avail_packed(vq);
 	uint16_t idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
 	uint16_t count = (uint16_t)(idx - vq->last_avail);
 	if (count > vq->size) {
@@ -298,6 +255,10 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 
 	if (unlikely(!vq_begin(vq) || nsegs < vq->size))
 		return 0;
+	if (vq->flags & VQ_F_PACKED) {
+		got = vq_pop_packed(vq, chains, n, segs, nsegs);
+		goto out;
+	}
 
 	/* Chains in flight at a migration source come first. */
 	while (unlikely(vq->resubmit_pos < vq->n_resubmit) && got < n) {
@@ -412,7 +373,9 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 		return -EINVAL;
 
 	/* Validate every id first (busy 1 -> 2) so a bad burst writes
-	 * nothing; undo the marks on failure. */
+	 * nothing; undo the marks on failure. In order, the i-th completion
+	 * must be the chain popped (done_seq + i)-th. */
+	uint16_t done_seq = (vq->flags & VQ_F_PACKED) ? vq->pk_done : vq->used_idx;
 	for (i = 0; i < n; i++) {
 		uint32_t id = done[i].id;
 		if (id >= vq->size || vq->inflight[id].busy != 1 ||
@@ -422,7 +385,7 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 		if (batch && i + 1 < n && done[i].len != vq->inflight[id].wlen)
 			break;
 		if ((vq->flags & VQ_F_IN_ORDER) &&
-		    vq->inflight[id].avail_idx != (uint16_t)(vq->used_idx + i))
+		    vq->inflight[id].avail_idx != (uint16_t)(done_seq + i))
 			break;
 		vq->inflight[id].busy = 2;
 	}
@@ -432,6 +395,12 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 		return -EINVAL;
 	}
 
+	if (vq->flags & VQ_F_PACKED) {
+		vq_push_packed(vq, done, n, batch);
+		vq->n_inflight -= (uint16_t)n;
+		vq->n_pushed += n;
+		return 0;
+	}
 	uint16_t old = vq->used_idx;
 	struct vq_used_elem *ring = vq->used->ring;
 	if (batch) {
@@ -479,6 +448,10 @@ bool vq_should_notify(struct vq *vq)
 		return false;
 	if (vq->signalled_valid && vq->signalled_used == vq->used_idx)
 		return false; /* nothing completed since the last decision */
+	if (vq->flags & VQ_F_PACKED) {
+		notify = vq_should_notify_packed(vq);
+		goto out;
+	}
 
 	/* Full fence: our used->idx store must be visible before we read the
 	 * driver's suppression state. Pairs with the driver's full barrier
@@ -493,6 +466,7 @@ bool vq_should_notify(struct vq *vq)
 		notify = !(vle16_to_cpu(READ_ONCE(vq->avail->flags)) &
 			   VQ_AVAIL_F_NO_INTERRUPT);
 	}
+out:
 	vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = true;
 	if (notify)
@@ -504,8 +478,14 @@ bool vq_should_notify(struct vq *vq)
 
 void vq_notify_disable(struct vq *vq)
 {
+	if (!vq_begin(vq))
+		return;
+	if (vq->flags & VQ_F_PACKED) {
+		vq_notify_disable_packed(vq);
+		return;
+	}
 	/* With EVENT_IDX, leaving avail_event behind suppresses kicks. */
-	if (!vq_begin(vq) || (vq->flags & VQ_F_EVENT_IDX))
+	if (vq->flags & VQ_F_EVENT_IDX)
 		return;
 	WRITE_ONCE(vq->used->flags, cpu_to_vle16(VQ_USED_F_NO_NOTIFY));
 	dma_mark_dirty(vq->tbl, vq->used_addr, 2);
@@ -515,6 +495,9 @@ bool vq_notify_enable(struct vq *vq)
 {
 	if (!vq_begin(vq))
 		return false;
+	if (vq->flags & VQ_F_PACKED)
+		return vq_notify_enable_packed(vq) ||
+		       vq->resubmit_pos < vq->n_resubmit;
 	if (vq->flags & VQ_F_EVENT_IDX) {
 		WRITE_ONCE(*avail_event(vq), cpu_to_vle16(vq->last_avail));
 		dma_mark_dirty(vq->tbl, vq->used_addr + vq_used_bytes(vq->size) - 2, 2);
@@ -583,6 +566,12 @@ int vq_save(const struct vq *vq, struct vq_state *st)
 {
 	uint16_t n = 0;
 
+	/* A packed chain's descriptors may be overwritten by used ones while
+	 * it is in flight, so it could not be walked again at the
+	 * destination: drain before saving (migration will carry them). */
+	if ((vq->flags & VQ_F_PACKED) && vq->n_inflight)
+		return -EBUSY;
+
 	st->size = vq->size;
 	st->enabled = vq->enabled;
 	st->vector = vq->vector;
@@ -608,9 +597,16 @@ int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 	uint8_t *seen;
 	int rc;
 
-	if (!size_ok(st->size) || st->n_inflight > st->size || st->enabled > 1 ||
-	    (uint16_t)(st->last_avail_idx - st->last_used_idx) != st->n_inflight)
+	if (!size_ok(st->size, st->flags) || st->n_inflight > st->size || st->enabled > 1)
 		return -EINVAL;
+	if (st->flags & VQ_F_PACKED) {
+		/* Nothing in flight: every descriptor popped has been used. */
+		if (st->n_inflight || st->last_avail_idx != st->last_used_idx ||
+		    st->last_avail_idx >= 2u * st->size)
+			return -EINVAL;
+	} else if ((uint16_t)(st->last_avail_idx - st->last_used_idx) != st->n_inflight) {
+		return -EINVAL;
+	}
 	seen = calloc(st->size / 8 + 1, 1);
 	if (!seen)
 		return -ENOMEM;

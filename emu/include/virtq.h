@@ -95,6 +95,66 @@ static inline bool vq_need_event(uint16_t event, uint16_t new_idx,
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
+/* ---- packed ring layout (virtio 1.3, 2.8) ------------------------------
+ * Queue sizes need not be powers of two. Both sides count positions with a
+ * wrap counter that starts at 1; we keep each as one number in [0, 2 *
+ * size): position = ctr % size, wrap counter = ctr < size. */
+#define VQ_PDESC_F_AVAIL (1u << 7)
+#define VQ_PDESC_F_USED  (1u << 15)
+
+struct vq_pdesc {
+	vle64 addr;
+	vle32 len;
+	vle16 id;
+	vle16 flags;
+};
+
+/* The driver area (driver event suppression, read by the device) and the
+ * device area (device event suppression, written by the device). */
+struct vq_event {
+	vle16 off_wrap; /* bits 0-14 ring offset, bit 15 wrap counter */
+	vle16 flags;    /* VQ_EVENT_* in bits 0-1 */
+};
+
+#define VQ_EVENT_ENABLE  0
+#define VQ_EVENT_DISABLE 1
+#define VQ_EVENT_DESC    2 /* only with EVENT_IDX */
+
+static inline uint16_t vq_ctr_pos(uint16_t ctr, uint16_t size)
+{
+	return ctr < size ? ctr : (uint16_t)(ctr - size);
+}
+
+static inline bool vq_ctr_wrap(uint16_t ctr, uint16_t size)
+{
+	return ctr < size;
+}
+
+static inline uint16_t vq_ctr_add(uint16_t ctr, uint32_t n, uint16_t size)
+{
+	uint32_t c = (uint32_t)ctr + n;
+
+	return (uint16_t)(c >= 2u * size ? c - 2u * size : c);
+}
+
+/* The counter an event suppression off_wrap names. */
+static inline uint16_t vq_event_ctr(uint16_t off_wrap, uint16_t size)
+{
+	uint32_t off = off_wrap & 0x7fffu;
+
+	return (uint16_t)(((off_wrap >> 15) ? off : off + size) % (2u * size));
+}
+
+/* Event-index test on counters modulo 2 * size: did the step old -> new
+ * pass `event`? */
+static inline bool vq_need_event_packed(uint16_t event, uint16_t new_ctr,
+					uint16_t old_ctr, uint16_t size)
+{
+	uint32_t m = 2u * size;
+
+	return (new_ctr + m - event - 1) % m < (new_ctr + m - old_ctr) % m;
+}
+
 /* ---- what the device sees of a chain ----------------------------------
  * A segment's `va` is valid only until the owning lcore's next RCU
  * quiescent state: a chain kept longer (an RX chain waiting for a packet)
@@ -126,13 +186,17 @@ struct vq_done {
 #define VQ_F_EVENT_IDX 1u /* VIRTIO_F_EVENT_IDX negotiated */
 #define VQ_F_INDIRECT  2u /* VIRTIO_F_INDIRECT_DESC negotiated */
 #define VQ_F_IN_ORDER  4u /* VIRTIO_F_IN_ORDER negotiated */
+#define VQ_F_PACKED    8u /* VIRTIO_F_RING_PACKED negotiated */
 
 #define VQ_NO_VECTOR 0xffff
 
 /*
  * Everything migration saves and restores for one queue. Plain data: no
  * pointers. `inflight` lists the heads handed to the device and not yet
- * completed, oldest first (avail order).
+ * completed, oldest first (avail order). For a packed queue the two
+ * indexes are the wrap-counted positions (see vq_ctr_pos) and, for now, a
+ * queue with chains in flight cannot be saved (-EBUSY): the descriptors
+ * of an in-flight packed chain may already be overwritten by used ones.
  */
 struct vq_state {
 	uint16_t size;
@@ -156,14 +220,14 @@ static inline size_t vq_state_bytes(uint16_t size)
 enum vq_error {
 	VQ_OK = 0,
 	VQ_ERR_RING_ADDR,      /* a ring is not inside one mapped region */
-	VQ_ERR_AVAIL_IDX,      /* avail idx moved more than the queue size */
-	VQ_ERR_HEAD_RANGE,     /* head index beyond the queue */
-	VQ_ERR_HEAD_BUSY,      /* head already handed out and not completed */
+	VQ_ERR_AVAIL_IDX,      /* more buffers available than the queue holds */
+	VQ_ERR_HEAD_RANGE,     /* head index (packed: buffer id) beyond the queue */
+	VQ_ERR_HEAD_BUSY,      /* head (buffer id) offered again while in flight */
 	VQ_ERR_NEXT_RANGE,     /* next index beyond the table */
 	VQ_ERR_CHAIN_LEN,      /* loop, or chain longer than the queue */
 	VQ_ERR_INDIRECT_NESTED,
 	VQ_ERR_INDIRECT_LEN,   /* zero, not a multiple of 16, or too large */
-	VQ_ERR_INDIRECT_NEXT,  /* INDIRECT together with NEXT */
+	VQ_ERR_INDIRECT_NEXT,  /* INDIRECT with NEXT (packed: or in a list) */
 	VQ_ERR_INDIRECT_FEAT,  /* INDIRECT without VIRTIO_F_INDIRECT_DESC */
 	VQ_ERR_ADDR,           /* buffer outside the DMA regions */
 	VQ_ERR_LEN_OVERFLOW,   /* buffer wraps or chain exceeds 4 GiB */
@@ -174,23 +238,33 @@ enum vq_error {
 const char *vq_error_str(enum vq_error e);
 
 struct vq_inflight {
-	uint16_t avail_idx; /* last_avail_idx when popped */
-	uint16_t busy;      /* 0 free, 1 popped, 3 restored by vq_load */
+	uint16_t avail_idx; /* pop order: last_avail (split), chains popped (packed) */
+	uint8_t busy;       /* 0 free, 1 popped, 3 restored by vq_load */
+	uint16_t ndesc;     /* packed: ring descriptors the chain took */
 	uint32_t wlen;      /* writable bytes: the most a completion may claim */
 };
 
 struct vq {
 	/* first cache line: everything a burst touches */
-	struct vq_desc *desc;
-	struct vq_avail *avail;
-	struct vq_used *used;
+	union {
+		struct vq_desc *desc;   /* split: descriptor table */
+		struct vq_pdesc *pdesc; /* packed: descriptor ring */
+	};
+	union {
+		struct vq_avail *avail;        /* split: available ring */
+		struct vq_event *driver_event; /* packed: driver area */
+	};
+	union {
+		struct vq_used *used;          /* split: used ring */
+		struct vq_event *device_event; /* packed: device area */
+	};
 	struct dma_space *dma;
 	struct vq_inflight *inflight; /* per head */
 	uint64_t tbl_gen;        /* generation the ring pointers belong to */
 	uint16_t size;
 	uint16_t mask;
-	uint16_t last_avail;
-	uint16_t used_idx;       /* next used idx the device publishes */
+	uint16_t last_avail;     /* split: free-running; packed: wrap-counted */
+	uint16_t used_idx;       /* next used idx (packed: position) to write */
 	uint16_t n_inflight;
 	uint16_t signalled_used; /* used idx at the last interrupt decision */
 	uint8_t flags;           /* VQ_F_* */
@@ -202,6 +276,9 @@ struct vq {
 	uint32_t hint;           /* region of the last buffer lookup */
 	uint16_t vector;
 	uint16_t n_resubmit, resubmit_pos;
+	uint16_t pk_popped;      /* packed: chains popped, for in-order checks */
+	uint16_t pk_done;        /* packed: chains completed */
+	uint16_t pk_slots;       /* packed: ring descriptors in flight */
 	enum vq_error error;
 	struct vq_desc *bounce;  /* an indirect table that spans regions */
 	uint16_t *resubmit;      /* in-flight heads restored by vq_load */
@@ -211,7 +288,9 @@ struct vq {
 	uint64_t n_popped, n_pushed, n_notify, n_notify_suppressed;
 } __attribute__((aligned(64)));
 
-/* Control thread: configure a queue (size a power of two, <= 32768). */
+/* Control thread: configure a queue: split (size a power of two, <= 32768;
+ * rings at desc/avail/used) or, with VQ_F_PACKED, packed (size 1..32768;
+ * descriptor ring, driver area, device area). */
 int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
 	     uint64_t desc_addr, uint64_t avail_addr, uint64_t used_addr,
 	     uint32_t flags, const char *name);

@@ -6,6 +6,11 @@
  * published in batches, kicks and interrupts suppressed as the device and
  * the driver ask (flags or EVENT_IDX), in-order batches understood.
  *
+ * With VQ_F_PACKED the same calls run a packed ring: buffer ids from a
+ * private free list, wrap-counted positions, a batch published by writing
+ * its first descriptor's flags last, and the event suppression structures
+ * (enable, disable, descriptor-specific with EVENT_IDX).
+ *
  * One thread owns a sim_vq. The simulated host's virtio-net driver is
  * built on it; the unit tests and benchmarks drive the device with it.
  */
@@ -34,16 +39,30 @@ struct sim_vq {
 	struct sim_hostmem *mem;
 	uint16_t size, mask;
 	uint32_t flags; /* VQ_F_* negotiated */
-	struct vq_desc *desc;
-	struct vq_avail *avail;
-	struct vq_used *used;
-	uint64_t desc_iova, avail_iova, used_iova;
-	uint16_t *next_free;      /* private free list */
-	struct sim_vq_slot *slot; /* per head */
-	uint16_t free_head, num_free;
-	uint16_t avail_idx;   /* next avail idx (published by sim_vq_publish) */
+	union {
+		struct vq_desc *desc;   /* split */
+		struct vq_pdesc *pdesc; /* packed */
+	};
+	union {
+		struct vq_avail *avail;        /* split */
+		struct vq_event *driver_event; /* packed: driver area */
+	};
+	union {
+		struct vq_used *used;          /* split */
+		struct vq_event *device_event; /* packed: device area */
+	};
+	uint64_t desc_iova, avail_iova, used_iova; /* what vq_setup takes */
+	uint16_t *next_free;      /* private free list (packed: of buffer ids) */
+	struct sim_vq_slot *slot; /* per head (packed: per buffer id) */
+	uint16_t free_head, num_free; /* num_free: free ring descriptors */
+	uint16_t avail_idx;   /* split: next avail idx; packed: avail counter */
 	uint16_t kick_old;    /* avail idx at the last kick decision */
-	uint16_t last_used;
+	uint16_t last_used;   /* split: used idx seen; packed: used counter */
+	/* packed */
+	uint16_t *order;      /* in order: ids in the order made available */
+	uint16_t ord_head, ord_tail;
+	uint16_t pend_ctr, pend_flags; /* batch's first descriptor, unpublished */
+	bool pend;
 	bool cb_disabled;
 	/* in order */
 	uint16_t oldest;      /* head of the oldest outstanding chain */
@@ -52,7 +71,10 @@ struct sim_vq {
 	/* indirect tables: max_indirect entries per head */
 	uint16_t max_indirect;
 	uint64_t indir_iova;
-	struct vq_desc *indir;
+	union {
+		struct vq_desc *indir;
+		struct vq_pdesc *pindir;
+	};
 	/* counters */
 	uint64_t n_kicks, n_kicks_suppressed;
 };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Split virtqueue, device side, driven through the driver side (sim_vq):
+ * Virtqueues (split and packed), device side, driven through the driver
+ * side (sim_vq):
  * basic exchange, notification suppression both ways, in-order batches,
  * completion validation, save/load, DMA table changes and the dirty log,
  * tens of thousands of random chains checked byte for byte, and driver
@@ -583,7 +584,8 @@ struct rstats {
 static void run_random(uint32_t flags, unsigned nchains, uint64_t seed,
 		       struct rstats *st)
 {
-	const uint16_t size = 64;
+	/* Packed queues need not be powers of two: use one that is not. */
+	const uint16_t size = (flags & VQ_F_PACKED) ? 61 : 64;
 	struct env e;
 	struct rtok *tok = calloc(size, sizeof(*tok));
 	struct vq_chain ch[32];
@@ -741,6 +743,10 @@ static void test_random(void **state)
 		VQ_F_INDIRECT | VQ_F_EVENT_IDX,
 		VQ_F_IN_ORDER,
 		VQ_F_IN_ORDER | VQ_F_INDIRECT | VQ_F_EVENT_IDX,
+		VQ_F_PACKED,
+		VQ_F_PACKED | VQ_F_EVENT_IDX | VQ_F_INDIRECT,
+		VQ_F_PACKED | VQ_F_IN_ORDER,
+		VQ_F_PACKED | VQ_F_IN_ORDER | VQ_F_INDIRECT | VQ_F_EVENT_IDX,
 	};
 	(void)state;
 	for (unsigned i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
@@ -912,6 +918,18 @@ static void test_two_threads_event_idx(void **state)
 	two_threads(VQ_F_EVENT_IDX);
 }
 
+static void test_two_threads_packed(void **state)
+{
+	(void)state;
+	two_threads(VQ_F_PACKED);
+}
+
+static void test_two_threads_packed_event_idx(void **state)
+{
+	(void)state;
+	two_threads(VQ_F_PACKED | VQ_F_EVENT_IDX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -930,6 +948,8 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_two_threads_flags),
 		cmocka_unit_test(test_two_threads_event_idx),
+		cmocka_unit_test(test_two_threads_packed),
+		cmocka_unit_test(test_two_threads_packed_event_idx),
 	};
-	return cmocka_run_group_tests_name("virtq_split", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("virtq", tests, NULL, NULL);
 }

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private to emu/virtq*.c: what the split and packed rings share — the
+ * once-only reads, failure, and the per-descriptor checks of a walk.
+ */
+#ifndef VIRTNET_VIRTQ_PRIV_H
+#define VIRTNET_VIRTQ_PRIV_H
+
+#include "virtq.h"
+
+#define READ_ONCE(x)      __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)  __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define unlikely(x)       __builtin_expect(!!(x), 0)
+#define likely(x)         __builtin_expect(!!(x), 1)
+
+void vq_fail(struct vq *vq, enum vq_error e);
+bool vq_begin(struct vq *vq);
+
+/* What a walk has gathered so far. */
+struct walk {
+	const struct dma_table *t;
+	struct vq_seg *seg;
+	unsigned cap;
+	unsigned nseg, nread;
+	uint32_t count;   /* buffer descriptors seen: at most the queue size */
+	uint64_t rlen, wlen;
+	bool seen_write;
+};
+
+#define WALK_FULL_ERR VQ_ERR__COUNT /* not an error: segs[] is full */
+
+/* One buffer descriptor: order, length, address and permission checks,
+ * then a segment (zero-length descriptors are skipped). */
+static inline enum vq_error walk_seg(struct vq *vq, struct walk *w,
+				     uint64_t addr, uint32_t len, bool write)
+{
+	if (++w->count > vq->size)
+		return VQ_ERR_CHAIN_LEN;
+	if (write)
+		w->seen_write = true;
+	else if (w->seen_write)
+		return VQ_ERR_ORDER;
+	if (len == 0)
+		return VQ_OK;
+	if (addr + len - 1 < addr)
+		return VQ_ERR_LEN_OVERFLOW;
+	uint32_t prot = write ? DMA_PROT_WRITE : DMA_PROT_READ;
+	void *va = dma_ptr_hint(w->t, &vq->hint, addr, len, prot);
+	if (!va && !dma_range_ok(w->t, addr, len, prot))
+		return VQ_ERR_ADDR;
+	if (w->nseg == w->cap)
+		return WALK_FULL_ERR;
+	w->seg[w->nseg++] = (struct vq_seg){
+		.iova = addr, .va = va, .len = len, .write = write,
+	};
+	if (write) {
+		w->wlen += len;
+	} else {
+		w->rlen += len;
+		w->nread++;
+	}
+	if (w->rlen + w->wlen > UINT32_MAX)
+		return VQ_ERR_LEN_OVERFLOW;
+	return VQ_OK;
+}
+
+/* Check an indirect descriptor's table (16-byte entries, at most the queue
+ * size of them) and return a pointer to it: in place when it lies in one
+ * region and is aligned, else copied into the queue's bounce buffer. */
+static inline enum vq_error walk_indirect(struct vq *vq, struct walk *w,
+					  uint64_t addr, uint32_t len,
+					  const void **tab, uint32_t *n)
+{
+	if (!(vq->flags & VQ_F_INDIRECT))
+		return VQ_ERR_INDIRECT_FEAT;
+	if (len == 0 || len % 16 || len / 16 > vq->size)
+		return VQ_ERR_INDIRECT_LEN;
+	const void *p = dma_ptr(w->t, addr, len, DMA_PROT_READ);
+	if (!p || ((uintptr_t)p & 15)) {
+		if (dma_read(w->t, addr, vq->bounce, len))
+			return VQ_ERR_ADDR;
+		p = vq->bounce;
+	}
+	*tab = p;
+	*n = len / 16;
+	return VQ_OK;
+}
+
+static inline void walk_finish(const struct walk *w, struct vq_chain *c,
+			       uint16_t head)
+{
+	c->head = head;
+	c->nseg = (uint16_t)w->nseg;
+	c->nread = (uint16_t)w->nread;
+	c->rlen = (uint32_t)w->rlen;
+	c->wlen = (uint32_t)w->wlen;
+	c->gen = w->t->gen;
+	c->seg = w->seg;
+}
+
+/* Packed ring (virtq_packed.c). */
+unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
+		       struct vq_seg *segs, unsigned nsegs);
+void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
+		    bool batch);
+bool vq_should_notify_packed(struct vq *vq);
+void vq_notify_disable_packed(struct vq *vq);
+bool vq_notify_enable_packed(struct vq *vq);
+bool vq_avail_packed(const struct vq *vq);
+
+#endif
