@@ -18,6 +18,7 @@
 static const char *const vq_err_names[VQ_ERR__COUNT] = {
 	[VQ_OK] = "ok",
 	[VQ_ERR_RING_ADDR] = "ring not inside one mapped region",
+	[VQ_ERR_NOT_AVAIL] = "list runs into a descriptor not made available",
 	[VQ_ERR_AVAIL_IDX] = "avail index moved more than the queue size",
 	[VQ_ERR_HEAD_RANGE] = "head index beyond the queue",
 	[VQ_ERR_HEAD_BUSY] = "head offered again while in flight",
@@ -209,6 +210,8 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 			/* 2.7.5.3: one table per chain, at its end. */
 			if (indirect)
 				return walk_result(vq, VQ_ERR_INDIRECT_NESTED);
+			if (!(vq->flags & VQ_F_INDIRECT))
+				return walk_result(vq, VQ_ERR_INDIRECT_FEAT);
 			if (flags & VQ_DESC_F_NEXT)
 				return walk_result(vq, VQ_ERR_INDIRECT_NEXT);
 			const void *t;

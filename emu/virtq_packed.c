@@ -63,8 +63,10 @@ static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 				return pwalk_result(vq, err);
 			const struct vq_pdesc *tab = tp;
 			for (uint32_t i = 0; i < n; i++) {
-				/* Only WRITE is valid in a table (2.8.8); a table
-				 * inside it is refused, the rest is ignored. */
+				/* Only WRITE is valid in a table (2.8.8) and the
+				 * spec has the device ignore the rest; we ignore
+				 * all but INDIRECT, which we refuse as the split
+				 * ring does: a driver that nests tables is broken. */
 				uint16_t f = vle16_to_cpu(READ_ONCE(tab[i].flags));
 				if (f & VQ_DESC_F_INDIRECT)
 					return pwalk_result(vq, VQ_ERR_INDIRECT_NESTED);
@@ -86,9 +88,19 @@ static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 		}
 		if (++pos == vq->size)
 			pos = 0;
+		/* A list as long as the ring that goes on, or one running into
+		 * the slots of chains still in flight. */
+		if (nd == vq->size)
+			return pwalk_result(vq, VQ_ERR_CHAIN_LEN);
+		if (nd >= vq->size - vq->pk_slots)
+			return pwalk_result(vq, VQ_ERR_AVAIL_IDX);
 		/* The driver wrote the whole list before the first descriptor's
-		 * flags, which we read with acquire: plain reads suffice. */
+		 * flags, which we read with acquire: plain reads suffice. Each
+		 * must be available too (2.8.10: a device MUST NOT use a
+		 * descriptor it has not seen made available). */
 		flags = vle16_to_cpu(READ_ONCE(vq->pdesc[pos].flags));
+		if (!pdesc_avail(flags, vq_ctr_wrap(vq_ctr_add(ctr, nd, vq->size), vq->size)))
+			return pwalk_result(vq, VQ_ERR_NOT_AVAIL);
 	}
 	*ndesc = nd;
 	walk_finish(&w, c, 0);
@@ -166,9 +178,10 @@ static uint16_t put_used(struct vq *vq, uint16_t ctr, uint32_t id,
 
 	d->id = cpu_to_vle16((uint16_t)id);
 	d->len = cpu_to_vle32(len);
-	if (!defer)
+	if (!defer) {
 		WRITE_ONCE(d->flags, cpu_to_vle16(flags));
-	dma_mark_dirty(vq->tbl, vq->desc_addr + 16u * vq_ctr_pos(ctr, vq->size), 16);
+		dma_mark_dirty(vq->tbl, vq->desc_addr + 16u * vq_ctr_pos(ctr, vq->size), 16);
+	}
 	return flags;
 }
 
@@ -203,6 +216,9 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 	 * written into the buffers, are visible before the first one is. */
 	__atomic_store_n(&vq->pdesc[vq_ctr_pos(first, size)].flags,
 			 cpu_to_vle16(first_flags), __ATOMIC_RELEASE);
+	/* Marked after its flags are written, so a report in between cannot
+	 * clear the mark of a descriptor whose flags are not there yet. */
+	dma_mark_dirty(vq->tbl, vq->desc_addr + 16u * vq_ctr_pos(first, size), 16);
 	/* A step of 2 * size or more makes the event window ambiguous. */
 	uint32_t since = (first + 2u * size - vq->signalled_used) % (2u * size);
 	if (since + slots >= 2u * size)

@@ -164,6 +164,7 @@ static int add_packed(struct sim_vq *q, const struct sim_buf *out,
 	if (q->flags & VQ_F_IN_ORDER) {
 		q->order[q->ord_tail] = id;
 		q->ord_tail = (uint16_t)((q->ord_tail + 1u) % q->size);
+		q->ord_n++;
 	}
 	q->num_free -= (uint16_t)nring;
 	q->avail_idx = vq_ctr_add(ctr, nring, q->size);
@@ -252,7 +253,7 @@ static void *get_used_packed(struct sim_vq *q, uint32_t *len, bool *bad)
 		uint32_t slots = 0;
 		uint16_t n = 0, k = q->ord_head;
 		for (;;) {
-			if (k == q->ord_tail)
+			if (n == q->ord_n)
 				goto bad; /* id is not outstanding */
 			slots += q->slot[q->order[k]].ndesc;
 			n++;
@@ -266,6 +267,7 @@ static void *get_used_packed(struct sim_vq *q, uint32_t *len, bool *bad)
 	}
 	uint16_t id = q->order[q->ord_head];
 	q->ord_head = (uint16_t)((q->ord_head + 1u) % q->size);
+	q->ord_n--;
 	void *t = take_packed(q, id, len, q->batch_left == 1 ? q->batch_len : q->slot[id].wlen);
 	if (--q->batch_left == 0)
 		rearm_packed(q);

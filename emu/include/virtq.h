@@ -220,6 +220,7 @@ static inline size_t vq_state_bytes(uint16_t size)
 enum vq_error {
 	VQ_OK = 0,
 	VQ_ERR_RING_ADDR,      /* a ring is not inside one mapped region */
+	VQ_ERR_NOT_AVAIL,      /* packed: a list runs into a descriptor not available */
 	VQ_ERR_AVAIL_IDX,      /* more buffers available than the queue holds */
 	VQ_ERR_HEAD_RANGE,     /* head index (packed: buffer id) beyond the queue */
 	VQ_ERR_HEAD_BUSY,      /* head (buffer id) offered again while in flight */
@@ -310,7 +311,8 @@ static inline bool vq_broken(const struct vq *vq) { return vq->broken; }
 unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 		      struct vq_seg *segs, unsigned nsegs);
 
-/* Number of chains the driver has made available and not yet popped. */
+/* Split: the number of chains the driver has made available and not yet
+ * popped. Packed (where counting means walking): 1 when at least one is. */
 unsigned vq_avail_count(struct vq *vq);
 
 /*

@@ -60,7 +60,7 @@ struct sim_vq {
 	uint16_t last_used;   /* split: used idx seen; packed: used counter */
 	/* packed */
 	uint16_t *order;      /* in order: ids in the order made available */
-	uint16_t ord_head, ord_tail;
+	uint16_t ord_head, ord_tail, ord_n;
 	uint16_t pend_ctr, pend_flags; /* batch's first descriptor, unpublished */
 	bool pend;
 	bool cb_disabled;

@@ -951,6 +951,15 @@ static bool do_migrate(struct world *w, struct vq *from, struct vq *to,
 		  (uint16_t)(st->last_avail_idx - st->last_used_idx) == st->n_inflight &&
 		  !(st->flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER)) &&
 		  !(st->desc_addr & 15) && !(st->avail_addr & 1) && !(st->used_addr & 3);
+	/* A mutated flags word may name a packed queue: its own rules (any
+	 * size, nothing in flight, one counter in [0, 2 * size)). */
+	if (st->flags & VQ_F_PACKED)
+		ok = st->size >= 1 && st->size <= VQ_MAX_SIZE && st->enabled <= 1 &&
+		     st->n_inflight == 0 &&
+		     st->last_avail_idx == st->last_used_idx &&
+		     st->last_avail_idx < 2u * st->size &&
+		     !(st->flags & ~(VQ_F_EVENT_IDX | VQ_F_INDIRECT | VQ_F_IN_ORDER | VQ_F_PACKED)) &&
+		     !(st->desc_addr & 15) && !(st->avail_addr & 3) && !(st->used_addr & 3);
 	for (unsigned i = 0; ok && i < st->n_inflight; i++) {
 		if (st->inflight[i] >= st->size)
 			ok = false;
@@ -967,6 +976,12 @@ static bool do_migrate(struct world *w, struct vq *from, struct vq *to,
 		/* Refused: the queue is untouched (still zero). */
 		static const struct vq zero;
 		CHECK(memcmp(to, &zero, sizeof(zero)) == 0);
+		free(st);
+		return false;
+	}
+	if (st->flags & VQ_F_PACKED) {
+		/* Loaded as a packed queue: not this target's ring; drop it. */
+		vq_teardown(to);
 		free(st);
 		return false;
 	}
