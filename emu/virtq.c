@@ -84,7 +84,8 @@ static bool vq_map_rings(struct vq *vq, const struct dma_table *t)
 	 * aligned pointers; checked again here because the atomics need it
 	 * (split: 16/2/4, packed: 16/4/4). */
 	if (!vq->desc || !vq->avail || !vq->used ||
-	    ((uintptr_t)vq->desc & 15) || ((uintptr_t)vq->avail & 1) ||
+	    ((uintptr_t)vq->desc & 15) ||
+	    ((uintptr_t)vq->avail & ((vq->flags & VQ_F_PACKED) ? 3 : 1)) ||
 	    ((uintptr_t)vq->used & 3)) {
 		vq_fail(vq, VQ_ERR_RING_ADDR);
 		return false;

@@ -107,13 +107,29 @@ static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 	return PW_OK;
 }
 
-bool vq_avail_packed(const struct vq *vq)
+unsigned vq_avail_packed(const struct vq *vq)
 {
-	uint16_t ctr = vq->last_avail;
-	uint16_t f = vle16_to_cpu(__atomic_load_n(
-		&vq->pdesc[vq_ctr_pos(ctr, vq->size)].flags, __ATOMIC_ACQUIRE));
+	uint16_t ctr = vq->last_avail, size = vq->size;
+	uint32_t seen = 0, limit = size - vq->pk_slots;
+	unsigned n = 0;
 
-	return pdesc_avail(f, vq_ctr_wrap(ctr, vq->size));
+	/* Count list heads, skipping each list; never past the free slots. */
+	while (seen < limit) {
+		uint16_t f = vle16_to_cpu(__atomic_load_n(
+			&vq->pdesc[vq_ctr_pos(ctr, size)].flags, __ATOMIC_ACQUIRE));
+		if (!pdesc_avail(f, vq_ctr_wrap(ctr, size)))
+			break;
+		n++;
+		for (;;) {
+			seen++;
+			ctr = vq_ctr_add(ctr, 1, size);
+			if (!(f & VQ_DESC_F_NEXT) || (f & VQ_DESC_F_INDIRECT) ||
+			    seen >= limit)
+				break;
+			f = vle16_to_cpu(READ_ONCE(vq->pdesc[vq_ctr_pos(ctr, size)].flags));
+		}
+	}
+	return n;
 }
 
 unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
@@ -269,5 +285,7 @@ bool vq_notify_enable_packed(struct vq *vq)
 	 * the driver's full barrier between making a descriptor available
 	 * and reading the device event suppression. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vq_avail_packed(vq);
+	uint16_t f = vle16_to_cpu(READ_ONCE(
+		vq->pdesc[vq_ctr_pos(vq->last_avail, vq->size)].flags));
+	return pdesc_avail(f, vq_ctr_wrap(vq->last_avail, vq->size));
 }

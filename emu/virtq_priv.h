@@ -106,6 +106,6 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 bool vq_should_notify_packed(struct vq *vq);
 void vq_notify_disable_packed(struct vq *vq);
 bool vq_notify_enable_packed(struct vq *vq);
-bool vq_avail_packed(const struct vq *vq);
+unsigned vq_avail_packed(const struct vq *vq);
 
 #endif

@@ -365,8 +365,10 @@ static void walk_ipv6(const uint8_t *f, size_t len, size_t off,
 		case IPPROTO_AH_:
 			break;
 		case IPPROTO_ESP_:   /* encrypted: nothing beyond is readable */
-		case IPPROTO_NONE_:
 		case IPPROTO_MH_:    /* mobility header: no upper layer after */
+			w->ext = true;
+			return;
+		case IPPROTO_NONE_:
 			return;
 		default:
 			w->l4 = nh;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * virtq — the device side of virtqueues (split ring; packed comes next).
+ * virtq — the device side of virtqueues, split and packed.
  *
  * A queue is owned by one datapath lcore: every vq_* call on a queue comes
  * from that thread, except vq_setup/vq_save/vq_load/vq_reset which the
@@ -311,8 +311,8 @@ static inline bool vq_broken(const struct vq *vq) { return vq->broken; }
 unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 		      struct vq_seg *segs, unsigned nsegs);
 
-/* Split: the number of chains the driver has made available and not yet
- * popped. Packed (where counting means walking): 1 when at least one is. */
+/* Number of chains the driver has made available and not yet popped
+ * (packed: counted by walking the list heads, bounded by the free slots). */
 unsigned vq_avail_count(struct vq *vq);
 
 /*
