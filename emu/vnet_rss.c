@@ -284,10 +284,14 @@ int vnet_rss_parse_config(struct vnet_rss *r, const void *buf, size_t len,
 		}
 	}
 
-	/* Everything checked: apply. */
+	/* Everything checked: apply (from our own copies, read once). */
 	{
-		bool new_key = key_len != r->key_len ||
-			       memcmp(r->key, p + key_off, key_len) != 0;
+		uint8_t key[VNET_RSS_KEY_MAX] = { 0 };
+		bool new_key;
+
+		memcpy(key, p + key_off, key_len);
+		new_key = key_len != r->key_len ||
+			  memcmp(r->key, key, sizeof(key)) != 0;
 
 		r->enabled = rss_command;
 		r->hash_types = types;
@@ -297,11 +301,11 @@ int vnet_rss_parse_config(struct vnet_rss *r, const void *buf, size_t len,
 		r->unclassified_queue = unclass;
 		r->max_tx_vq = max_tx_vq;
 		if (new_key) {
-			memset(r->key, 0, sizeof(r->key));
-			memcpy(r->key, p + key_off, key_len);
+			memcpy(r->key, key, sizeof(key));
 			r->key_len = key_len;
 			build_lut(r);
 		}
+		memset(key, 0, sizeof(key));
 	}
 	return 0;
 

@@ -133,8 +133,9 @@ void vnet_rss_disable(struct vnet_rss *r);
  * Decode the command-specific data of VIRTIO_NET_CTRL_MQ_RSS_CONFIG
  * (rss_command: struct virtio_net_rss_config) or
  * VIRTIO_NET_CTRL_MQ_HASH_CONFIG (!rss_command: struct
- * virtio_net_hash_config), little-endian, len bytes exactly. buf must be
- * the device's own copy of the command (each byte is read once anyway).
+ * virtio_net_hash_config), little-endian, len bytes exactly. buf should
+ * be the device's own copy of the command; even so every field is read
+ * once, and what is checked is what gets applied.
  *
  * Device limits: max_pairs = max_virtqueue_pairs (1..0x8000),
  * max_table_len = rss_max_indirection_table_length (1..r->table_max),
