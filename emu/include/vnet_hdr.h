@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "virtq.h"
+#include "vnet_rss.h"
 
 struct rte_mbuf;
 
@@ -67,17 +68,7 @@ struct rte_mbuf;
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5 /* USO: one UDP header per segment */
 #define VIRTIO_NET_HDR_GSO_ECN    0x80
 
-/* hash_report values (virtio 1.3, 5.1.6.4.4 "Hash reporting"). */
-#define VIRTIO_NET_HASH_REPORT_NONE     0
-#define VIRTIO_NET_HASH_REPORT_IPv4     1
-#define VIRTIO_NET_HASH_REPORT_TCPv4    2
-#define VIRTIO_NET_HASH_REPORT_UDPv4    3
-#define VIRTIO_NET_HASH_REPORT_IPv6     4
-#define VIRTIO_NET_HASH_REPORT_TCPv6    5
-#define VIRTIO_NET_HASH_REPORT_UDPv6    6
-#define VIRTIO_NET_HASH_REPORT_IPv6_EX  7
-#define VIRTIO_NET_HASH_REPORT_TCPv6_EX 8
-#define VIRTIO_NET_HASH_REPORT_UDPv6_EX 9
+/* hash_report values: VIRTIO_NET_HASH_REPORT_* in vnet_rss.h. */
 
 /* struct virtio_net_hdr, VERSION_1 layout (num_buffers always present). */
 struct vnet_hdr {
@@ -129,7 +120,8 @@ size_t vnet_hdr_len(uint64_t features);
  *  - NEEDS_CSUM at the TCP/UDP checksum of a TCP/UDP over IPv4/IPv6
  *    packet (any VLAN tags, IPv4 options, IPv6 extension headers):
  *    RTE_MBUF_F_TX_{TCP,UDP}_CKSUM | RTE_MBUF_F_TX_IPV{4,6}, l2/l3/l4_len;
- *  - NEEDS_CSUM anywhere else (an inner header, ICMPv6, a fragment...):
+ *  - NEEDS_CSUM anywhere else (an inner header, ICMPv6, a fragment,
+ *    headers longer than the 256 bytes parsed...):
  *    the checksum is computed here in software, as the spec defines it,
  *    and nothing is requested of the port. This writes the packet data:
  *    m must own its data (not the driver's buffer, not shared);
@@ -151,9 +143,9 @@ size_t vnet_hdr_len(uint64_t features);
  * past the packet; a GSO type not negotiated (HOST_TSO4/TSO6/UFO/USO) or
  * unknown; the ECN bit without HOST_ECN or on a non-TCP type; gso_size 0;
  * GSO without NEEDS_CSUM; GSO on a packet that is not what gso_type says
- * (a TCPV4 request on IPv6 or UDP, a fragment, truncated headers, a
- * checksum position other than the transport checksum). m's offload
- * fields are then cleared.
+ * (a TCPV4 request on IPv6 or UDP, a fragment, truncated headers,
+ * headers past the first 256 bytes, a checksum position other than the
+ * transport checksum). m's offload fields are then cleared.
  *
  * Ignored, as the spec has the device do: flag bits it does not recognize
  * and the DATA_VALID and RSC_INFO bits (meaningless on TX), hdr_len, and
@@ -197,9 +189,11 @@ int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
  *  - large TCP/IPv4 with GUEST_TSO4, TCP/IPv6 with GUEST_TSO6, UDP with
  *    GUEST_USO4/USO6 (and GUEST_CSUM): gso_type, gso_size = tso_segsz,
  *    hdr_len = l2 + l3 + l4, NEEDS_CSUM as above, GSO_ECN when the TCP
- *    CWR flag is set (needs GUEST_ECN). Otherwise VNET_RX_SEGMENT. A
- *    large packet whose checksum is neither partial nor good, or that does
- *    not parse, gets VNET_RX_DROP. GUEST_UFO is never used: a large UDP
+ *    CWR flag is set (needs GUEST_ECN). Otherwise VNET_RX_SEGMENT.
+ *    Coalescing implies the port checked every segment, so a large packet
+ *    with an unknown checksum state counts as validated; one the port
+ *    calls bad (RTE_MBUF_F_RX_L4_CKSUM_BAD), or that does not parse as
+ *    TCP/UDP, gets VNET_RX_DROP. GUEST_UFO is never used: a large UDP
  *    packet is delivered as USO or segmented;
  *  - num_buffers = 1 (the RX path sets it for mergeable buffers),
  *    RSC_INFO never (RSC_EXT is not offered).
