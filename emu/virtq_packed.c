@@ -50,8 +50,7 @@ static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 		uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
 		uint16_t did = vle16_to_cpu(READ_ONCE(dp->id));
 
-		if (++nd > vq->size) /* NEXT on every descriptor, round and round */
-			return pwalk_result(vq, VQ_ERR_CHAIN_LEN);
+		nd++; /* bounded below: never past the ring's free slots */
 		if (flags & VQ_DESC_F_INDIRECT) {
 			/* 2.8.13: never in a NEXT list, and one table only. */
 			if (nd > 1 || (flags & VQ_DESC_F_NEXT))

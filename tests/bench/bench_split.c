@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * bench_split — throughput of the split-ring engine (emu/virtq + emu/dma)
- * against the simulated driver (sim/drv_vq), one on each core.
+ * bench_split — throughput of the ring engine (emu/virtq + emu/dma), split
+ * and packed rings, against the simulated driver (sim/drv_vq), one on each
+ * core. Every case runs on both rings, one right after the other, so the
+ * two rows of a pair usually see the same core-to-core round trip.
  *
  * The driver runs on a plain pthread pinned to CPU 0; the device runs on
  * DPDK lcore 1 (CPU 1) through rte_eal_remote_launch, so its mempool has a
@@ -29,7 +31,8 @@
  * before and after, and the share of CPU time each thread really got (a
  * figure taken while something else ran on those CPUs says so).
  * BENCH_ONLY=<substring> runs only the cases whose tag contains it; tags
- * look like "rx-1desc-64-ev0", "tx-va-1500-ev1". Correctness is checked
+ * look like "split-rx-1desc-64-ev0", "packed-tx-va-1500-ev1" (so "packed"
+ * picks one ring, "rx-1desc-64" both). Correctness is checked
  * cheaply: the k-th packet carries k (device receive: written by the
  * driver, checked by the device; device transmit: the index of the source
  * mbuf, checked by the driver together with the used length). Exit status
@@ -588,7 +591,7 @@ static void wait_flag(const struct counter *c)
 }
 
 static int run_case(struct rte_mempool *pool, enum dir d, enum variant v,
-		    uint32_t pkt, bool evidx, struct result *res)
+		    uint32_t pkt, bool evidx, bool packed, struct result *res)
 {
 	static double win[MAX_WINDOWS];
 	struct bench *b;
@@ -604,7 +607,8 @@ static int run_case(struct rte_mempool *pool, enum dir d, enum variant v,
 	b->pkt = pkt;
 	b->pool = pool;
 	b->vq_flags = (evidx ? VQ_F_EVENT_IDX : 0) |
-		      (v == V_INORDER ? VQ_F_IN_ORDER : 0);
+		      (v == V_INORDER ? VQ_F_IN_ORDER : 0) |
+		      (packed ? VQ_F_PACKED : 0);
 	b->drv_cpu = b->dev_cpu = -1;
 	res->rtt_ns = probe_rtt_ns();
 	if ((rc = setup(b))) {
@@ -724,6 +728,8 @@ static void print_machine(int argc, char **argv)
 	       " burst %d, polling; %.1f s per case after %.1f s warm-up\n",
 	       DRV_CPU, DEV_LCORE, DEV_CPU, QSIZE, BURST, bench_seconds,
 	       (double)WARMUP_NS / 1e9);
+	printf("# ring: split, or packed (VIRTIO_F_RING_PACKED), %d descriptors"
+	       " either way; each case runs split then packed\n", QSIZE);
 	printf("# Mchains/s: device, whole window; win_p50/win_max: over %u ms"
 	       " windows; burst: chains per non-empty pop; batch: chains per"
 	       " driver reap;\n# kicks/irqs: notifications decided (polling"
@@ -783,31 +789,36 @@ int main(int argc, char **argv)
 	}
 
 	print_machine(argc, argv);
-	printf("%-28s %-12s %5s %9s %10s %8s %8s %8s %6s %6s %8s %8s %9s %5s %10s\n",
-	       "direction", "variant", "pkt", "event_idx", "Mchains/s", "win_p50",
+	printf("%-6s %-28s %-12s %5s %9s %10s %8s %8s %8s %6s %6s %8s %8s %9s %5s %10s\n",
+	       "ring", "direction", "variant", "pkt", "event_idx", "Mchains/s", "win_p50",
 	       "win_max", "Gbit/s", "burst", "batch", "kicks", "irqs",
 	       "rtt_ns", "cpu%", "mismatches");
 	fflush(stdout);
 	for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-			for (int ev = 0; ev < 2; ev++) {
+			for (unsigned e = 0; e < 4; e++) {
+				/* Split then packed for each setting: neighbours
+				 * in time, so usually at the same rtt. */
+				bool ev = e / 2, packed = e % 2;
 				struct result r;
 				char tag[64];
 
-				snprintf(tag, sizeof(tag), "%s-%s-%u-%s",
+				snprintf(tag, sizeof(tag), "%s-%s-%s-%u-%s",
+					 packed ? "packed" : "split",
 					 kinds[k].d == DEV_RX ? "rx" : "tx",
 					 variant_name[kinds[k].v], sizes[s],
 					 ev ? "ev1" : "ev0");
 				if (only && !strstr(tag, only))
 					continue;
 				int rc = run_case(pool, kinds[k].d, kinds[k].v,
-						  sizes[s], ev, &r);
+						  sizes[s], ev, packed, &r);
 				if (rc) {
 					status = 1;
 					continue;
 				}
-				printf("%-28s %-12s %5u %9s %10.2f %8.2f %8.2f %8.2f %6.1f %6.1f %8" PRIu64
+				printf("%-6s %-28s %-12s %5u %9s %10.2f %8.2f %8.2f %8.2f %6.1f %6.1f %8" PRIu64
 				       " %8" PRIu64 " %4.0f/%-4.0f %5.0f %10" PRIu64 "%s\n",
+				       packed ? "packed" : "split",
 				       kinds[k].d == DEV_RX
 					       ? "device receive (driver TX)"
 					       : "device transmit (driver RX)",
