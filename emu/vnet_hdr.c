@@ -562,7 +562,10 @@ unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
 		return todo | VNET_RX_PSEUDO;
 	}
 
-	if (!partial) {
+	/* A checksum the port found bad is handed over as it is (flags 0):
+	 * the driver checks it and drops the packet. Re-seeding it for
+	 * NEEDS_CSUM would pass corrupted data off as good. */
+	if (!partial || rx_l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
 		if (good && guest_csum)
 			h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
 		return todo;
@@ -586,8 +589,13 @@ int vnet_rx_fixup(struct rte_mbuf *m, unsigned int todo)
 		return 0;
 	parse(m, &pk);
 
-	if ((todo & VNET_RX_IP_CSUM) && pk.ipv == 4) {
+	if (todo & VNET_RX_IP_CSUM) {
 		uint8_t ip[60];
+
+		/* Asked for, but the packet has no IPv4 header we can parse
+		 * (truncated, or not IPv4): say so, the caller drops it. */
+		if (pk.ipv != 4 || pk.l3_len < 20 || pk.l3_len > sizeof(ip))
+			return -EINVAL;
 		uint16_t c;
 
 		memcpy(ip, pk.win + pk.l2_len, pk.l3_len);
