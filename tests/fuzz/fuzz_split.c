@@ -69,218 +69,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "dma.h"
 #include "hal_log.h"
 #include "virtq.h"
 
+#define FUZZ_NAME "fuzz_split"
+#include "fuzz_hostmem.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                          \
-	do {                                                              \
-		if (!(c)) {                                               \
-			fprintf(stderr, "fuzz_split: check failed at line %d: %s\n", \
-				__LINE__, #c);                            \
-			__builtin_trap();                                 \
-		}                                                         \
-	} while (0)
-
-#define BASE_IOVA   0x10000ull
-#define EXTRA_IOVA  0x40000ull
-#define EXTRA_LEN   256u
-#define ZERO_IOVA   0x100000000ull
-#define ZERO_LEN    (64ull << 20)  /* 64 chains-worth of 4 GiB / 64 */
-#define MAX_MEM     32768u
 #define MAX_Q       256u
 #define MAX_SEGS    (2u * MAX_Q)
 #define MAX_ROUNDS  16u
 #define HDR_LEN     21u
 #define IO_CHUNK    4096u
 #define CHAIN_IO    8192u         /* bytes read / written per chain */
-#define RUN_IO      (256u << 10)  /* bytes read + written per run */
-#define LOG_SHIFT   12u
-#define MAX_PAGES   128u          /* iova >> 12 stays below this */
 
 static bool g_verbose; /* FUZZ_SPLIT_VERBOSE: library log lines, a summary */
 
-/* ---- the generator for minor choices --------------------------------- */
-static uint32_t rng_state;
-
-static uint32_t rnd(void)
-{
-	uint32_t x = rng_state ? rng_state : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	rng_state = x;
-	return x;
-}
-
-/* ---- host memory and its model --------------------------------------- */
-struct mreg {
-	uint64_t iova;
-	uint64_t len;
-	size_t off;     /* of its bytes in the shadow */
-	uint32_t prot;
-	uint8_t *buf;   /* exactly len bytes */
-	bool present;   /* part of this run (the extra region's buf exists
-			 * only while it is mapped: stale pointers into it
-			 * are use-after-free) */
-	bool mapped;
-	bool zero;      /* the big region: read-only zeros, not shadowed */
-};
-
-enum { REG_A, REG_B, REG_EXTRA, REG_ZERO, NREG };
-
-struct world {
-	struct dma_space *dma;
-	/* Host memory: one or two regions (A, B), the extra region that
-	 * rounds map and unmap, and a big read-only region of zeros (mmap'd
-	 * PROT_READ: a device write there faults). */
-	struct mreg reg[NREG];
-	unsigned nreg;      /* host memory regions: 1 (A) or 2 (A, B) */
-	uint8_t *shadow;    /* what host memory must hold */
-	size_t shadow_len;
-	bool log_on;
-	bool dirty[MAX_PAGES]; /* pages the device wrote while logging */
-	uint32_t io_left;
-};
-
-static struct mreg *regs_at(struct world *w, unsigned i)
-{
-	return w->reg[i].present ? &w->reg[i] : NULL;
-}
-
-/* Mapped region holding iova, or NULL. */
-static const struct mreg *find_reg(struct world *w, uint64_t iova)
-{
-	for (unsigned i = 0; i < NREG; i++) {
-		const struct mreg *r = regs_at(w, i);
-		if (r && r->mapped && iova >= r->iova && iova - r->iova < r->len)
-			return r;
-	}
-	return NULL;
-}
-
-/* Every byte of [iova, iova+len) mapped with prot (may span regions). */
-static bool m_range_ok(struct world *w, uint64_t iova, uint64_t len,
-		       uint32_t prot)
-{
-	if (len == 0 || iova + len - 1 < iova)
-		return false;
-	while (len) {
-		const struct mreg *r = find_reg(w, iova);
-		if (!r || (r->prot & prot) != prot)
-			return false;
-		uint64_t n = r->len - (iova - r->iova);
-		if (n > len)
-			n = len;
-		iova += n;
-		len -= n;
-	}
-	return true;
-}
-
-/* The region holding all of [iova, iova+len) with prot, or NULL. */
-static const struct mreg *m_one_region(struct world *w, uint64_t iova,
-				       uint64_t len, uint32_t prot)
-{
-	const struct mreg *r = find_reg(w, iova);
-
-	if (!r || len == 0 || (r->prot & prot) != prot ||
-	    len > r->len - (iova - r->iova))
-		return NULL;
-	return r;
-}
-
-/* Copy from / to the shadow; the range must be mapped. */
-static void m_read(struct world *w, uint64_t iova, void *dst, size_t len)
-{
-	uint8_t *p = dst;
-
-	while (len) {
-		const struct mreg *r = find_reg(w, iova);
-		CHECK(r != NULL);
-		uint64_t off = iova - r->iova;
-		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
-		if (r->zero)
-			memset(p, 0, n);
-		else
-			memcpy(p, w->shadow + r->off + off, n);
-		p += n;
-		iova += n;
-		len -= n;
-	}
-}
-
-static void m_write(struct world *w, uint64_t iova, const void *src, size_t len)
-{
-	const uint8_t *p = src;
-
-	while (len) {
-		const struct mreg *r = find_reg(w, iova);
-		CHECK(r != NULL && (r->prot & DMA_PROT_WRITE) && !r->zero);
-		uint64_t off = iova - r->iova;
-		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
-		memcpy(w->shadow + r->off + off, p, n);
-		if (w->log_on)
-			for (uint64_t pg = iova >> LOG_SHIFT;
-			     pg <= (iova + n - 1) >> LOG_SHIFT; pg++) {
-				CHECK(pg < MAX_PAGES);
-				w->dirty[pg] = true;
-			}
-		p += n;
-		iova += n;
-		len -= n;
-	}
-}
-
+/* ---- host memory (fuzz_hostmem.h) ------------------------------------- */
 static uint16_t m_read16(struct world *w, uint64_t iova)
 {
 	uint8_t b[2];
 
 	m_read(w, iova, b, 2);
 	return (uint16_t)(b[0] | b[1] << 8);
-}
-
-static void m_write16(struct world *w, uint64_t iova, uint16_t v)
-{
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-
-	m_write(w, iova, b, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* The host writes a byte of its memory (mapped or not). */
-static void host_poke(struct world *w, size_t off, uint8_t v)
-{
-	for (unsigned i = 0; i < REG_ZERO; i++) {
-		struct mreg *r = regs_at(w, i);
-		if (r && off >= r->off && off - r->off < r->len) {
-			if (r->buf)
-				r->buf[off - r->off] = v;
-			w->shadow[off] = v;
-			return;
-		}
-	}
-}
-
-/* Host memory must hold exactly what the model says. */
-static void check_memory(struct world *w)
-{
-	for (unsigned i = 0; i < REG_ZERO; i++) {
-		const struct mreg *r = regs_at(w, i);
-		if (r && r->buf)
-			CHECK(memcmp(r->buf, w->shadow + r->off, r->len) == 0);
-	}
 }
 
 /* ---- the queue model --------------------------------------------------- */
@@ -1009,12 +824,6 @@ static bool do_migrate(struct world *w, struct vq *from, struct vq *to,
 
 /* ---- the run ------------------------------------------------------------ */
 
-static void discard_log(enum hal_log_level level, const char *line)
-{
-	(void)level;
-	(void)line;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -1025,21 +834,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static struct vq g_vq[2];
 static struct mq g_mq;
 static struct world g_w;
-
-static void world_log_start(struct world *w)
-{
-	CHECK(dma_log_start(w->dma, 0) == 0);
-	CHECK(dma_logging(w->dma));
-	w->log_on = true;
-}
 
 /* The host's DMA requests are hostile too: maps that overlap, wrap or
  * carry no permission, unmaps that do not match a map, bad log page
@@ -1090,22 +887,6 @@ static void do_reset(struct vq *vq, struct mq *q)
 	check_queue(vq, q);
 }
 
-/* Every page the device wrote while logging must read dirty. */
-static void check_dirty(struct world *w)
-{
-	uint64_t bm[(MAX_PAGES + 63) / 64];
-
-	if (!w->log_on)
-		return;
-	CHECK(dma_log_report(w->dma, 0, (uint64_t)MAX_PAGES << LOG_SHIFT, bm) == 0);
-	for (unsigned p = 0; p < MAX_PAGES; p++) {
-		if (w->dirty[p] && !(bm[p / 64] >> (p % 64) & 1))
-			fprintf(stderr, "fuzz_split: page %#x written, not dirty\n", p);
-		if (w->dirty[p])
-			CHECK(bm[p / 64] >> (p % 64) & 1);
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct world *w = &g_w;
@@ -1128,21 +909,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool mutate = h[1] & 0x20, zero_region = h[1] & 0x40;
 	bool reset_not_migrate = h[1] & 0x80;
 	unsigned burst = h[2] ? h[2] : qsize;
-	unsigned mode = h[3] % 5;
-	uint64_t gap = (uint64_t)h[4] * 64;
-	size_t mem_size = get16(h + 7) ? get16(h + 7) : memsrc_len;
-	if (mem_size > MAX_MEM)
-		mem_size = MAX_MEM;
-	if (mem_size < 16)
-		mem_size = 16;
-	/* Two regions cut at a multiple of 16: dma_map wants va congruent to
-	 * iova modulo 16 (heap buffers are 16-aligned). */
-	size_t split = mem_size;
-	if (mode != 0 && mem_size >= 32) {
-		split = (1 + get16(h + 5) % (mem_size - 1)) & ~(size_t)15;
-		if (split == 0)
-			split = 16;
-	}
 	uint64_t desc = BASE_IOVA + get16(h + 9);
 	uint64_t avail = BASE_IOVA + get16(h + 11);
 	uint64_t used = BASE_IOVA + get16(h + 13);
@@ -1151,68 +917,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (uint32_t)h[18] << 16 | (uint32_t)h[19] << 24;
 
 	/* Host memory. */
-	memset(w, 0, sizeof(*w));
-	w->io_left = RUN_IO;
-	w->shadow_len = mem_size + EXTRA_LEN;
-	w->shadow = calloc(1, w->shadow_len);
-	CHECK(w->shadow != NULL);
-	memcpy(w->shadow, memsrc, memsrc_len < mem_size ? memsrc_len : mem_size);
-	for (size_t i = 0; i < EXTRA_LEN; i++)
-		w->shadow[mem_size + i] = (uint8_t)(i * 13);
-	static const uint32_t prots[5][2] = {
-		{ DMA_PROT_READ | DMA_PROT_WRITE, 0 },
-		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ | DMA_PROT_WRITE },
-		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ },
-		{ DMA_PROT_READ, DMA_PROT_READ | DMA_PROT_WRITE },
-		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_WRITE },
-	};
-	w->nreg = split < mem_size ? 2 : 1;
-	w->reg[0] = (struct mreg){ .iova = BASE_IOVA, .len = split, .off = 0,
-				   .prot = prots[mode][0] };
-	if (w->nreg == 2)
-		w->reg[1] = (struct mreg){ .iova = BASE_IOVA + split + gap,
-					   .len = mem_size - split, .off = split,
-					   .prot = prots[mode][1] };
-	w->reg[REG_EXTRA] = (struct mreg){ .iova = EXTRA_IOVA, .len = EXTRA_LEN,
-					   .off = mem_size,
-					   .prot = DMA_PROT_READ | DMA_PROT_WRITE };
-	w->reg[REG_EXTRA].present = true;
-	for (unsigned i = 0; i < w->nreg; i++) {
-		struct mreg *r = &w->reg[i];
-		{
-			r->present = true;
-			r->buf = malloc(r->len);
-			CHECK(r->buf != NULL);
-			memcpy(r->buf, w->shadow + r->off, r->len);
-		}
-	}
-	if (zero_region) {
-		static uint8_t *zero;
-		if (!zero) {
-			zero = mmap(NULL, ZERO_LEN, PROT_READ,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				    -1, 0);
-			CHECK(zero != MAP_FAILED);
-		}
-		w->reg[REG_ZERO] = (struct mreg){
-			.iova = ZERO_IOVA, .len = ZERO_LEN, .prot = DMA_PROT_READ,
-			.buf = zero, .present = true, .zero = true,
-		};
-	}
-
-	w->dma = dma_space_create(NULL);
-	CHECK(w->dma != NULL);
-	if (log_early && log_before_map)
-		world_log_start(w);
-	for (unsigned i = 0; i < NREG; i++) {
-		struct mreg *r = &w->reg[i];
-		if (!r->present || i == REG_EXTRA)
-			continue;
-		CHECK(dma_map(w->dma, r->iova, r->len, r->buf, r->prot) == 0);
-		r->mapped = true;
-	}
-	if (log_early && !log_before_map)
-		world_log_start(w);
+	world_setup(w, h, memsrc, memsrc_len, zero_region);
+	world_map(w, log_early, log_before_map);
 
 	/* The queue. */
 	memset(g_vq, 0, sizeof(g_vq));
@@ -1244,37 +950,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sleft -= 2;
 
 		/* The host writes its memory between bursts. */
-		for (unsigned i = 0; i < (op & 7u) && sleft >= 4; i++) {
-			size_t off = get16(sp) % w->shadow_len;
-			host_poke(w, off, sp[2]);
-			host_poke(w, (off + 1) % w->shadow_len, sp[3]);
-			sp += 4;
-			sleft -= 4;
-		}
+		host_patches(w, &sp, &sleft, op & 7u);
 
 		/* DMA table changes: the queue re-translates its rings. */
 		if (op & 0x80) {
-			struct mreg *r = &w->reg[REG_EXTRA];
 			dma_hostile(w);
-			if (!r->mapped) {
-				r->buf = malloc(r->len);
-				CHECK(r->buf != NULL);
-				memcpy(r->buf, w->shadow + r->off, r->len);
-				CHECK(dma_map(w->dma, r->iova, r->len, r->buf,
-					      r->prot) == 0);
-				r->mapped = true;
-			} else {
-				/* Unmapping drops the region's dirty bits (dma.h):
-				 * a migration takes them first. Chains may still
-				 * point into it: its memory is freed, so a stale
-				 * pointer is a use-after-free ASan reports. */
-				check_dirty(w);
-				memset(w->dirty, 0, sizeof(w->dirty));
-				CHECK(dma_unmap(w->dma, r->iova, r->len) == 0);
-				r->mapped = false;
-				free(r->buf);
-				r->buf = NULL;
-			}
+			world_toggle_extra(w);
 		}
 		if ((arg & 0x80) && !w->log_on)
 			world_log_start(w);
@@ -1327,9 +1008,6 @@ out:
 	held_drop_all();
 	vq_teardown(&g_vq[0]);
 	vq_teardown(&g_vq[1]);
-	dma_space_destroy(w->dma);
-	for (unsigned i = 0; i < REG_ZERO; i++)
-		free(w->reg[i].buf);
-	free(w->shadow);
+	world_free(w);
 	return 0;
 }

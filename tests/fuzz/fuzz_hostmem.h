@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fuzz_hostmem.h — the hostile host's memory and its model, shared by the
+ * two ring fuzzers (fuzz_split.c and fuzz_packed.c).
+ *
+ * It models what the device sees of host memory through emu/dma.c: one or
+ * two regions (A, B) cut out of the input's bytes with the permissions the
+ * input chooses, an extra 256-byte region that rounds map and unmap, and a
+ * big read-only region of zeros. The regions live in heap buffers of
+ * exactly their sizes, so ASan sees any access outside a region; the extra
+ * region's buffer is freed while unmapped, so a stale pointer into it is a
+ * use-after-free; the big region is mmap'd PROT_READ, so a device write
+ * there faults. Beside them the model keeps a shadow, what host memory must
+ * hold, and the pages the device must have dirtied while logging; the
+ * device's reads and writes go through the model (m_read, m_write), the
+ * host's own writes through host_poke, and check_memory / check_dirty trap
+ * when the library disagrees.
+ *
+ * Also here: the CHECK macro, the generator for minor choices and
+ * little-endian helpers. The including target defines FUZZ_NAME (the
+ * prefix of its messages) first; all functions are static.
+ *
+ * Input header bytes it reads (the same in both targets): 3 region mode,
+ * 4 gap between the regions, 5-6 where they are cut, 7-8 host memory size.
+ */
+#ifndef FUZZ_HOSTMEM_H
+#define FUZZ_HOSTMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dma.h"
+#include "hal_log.h"
+
+#ifndef FUZZ_NAME
+#error "define FUZZ_NAME before including fuzz_hostmem.h"
+#endif
+
+#define CHECK(c)                                                          \
+	do {                                                              \
+		if (!(c)) {                                               \
+			fprintf(stderr, FUZZ_NAME ": check failed at line %d: %s\n", \
+				__LINE__, #c);                            \
+			__builtin_trap();                                 \
+		}                                                         \
+	} while (0)
+
+#define BASE_IOVA   0x10000ull
+#define EXTRA_IOVA  0x40000ull
+#define EXTRA_LEN   256u
+#define ZERO_IOVA   0x100000000ull
+#define ZERO_LEN    (64ull << 20)  /* 65 of these pass 4 GiB */
+#define MAX_MEM     32768u
+#define RUN_IO      (256u << 10)  /* bytes read + written per run */
+#define LOG_SHIFT   12u
+#define MAX_PAGES   128u          /* iova >> 12 stays below this */
+
+/* ---- the generator for minor choices --------------------------------- */
+static uint32_t rng_state;
+
+static uint32_t rnd(void)
+{
+	uint32_t x = rng_state ? rng_state : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	rng_state = x;
+	return x;
+}
+
+/* ---- little-endian fields in byte arrays ------------------------------ */
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- host memory and its model --------------------------------------- */
+struct mreg {
+	uint64_t iova;
+	uint64_t len;
+	size_t off;     /* of its bytes in the shadow */
+	uint32_t prot;
+	uint8_t *buf;   /* exactly len bytes */
+	bool present;   /* part of this run (the extra region's buf exists
+			 * only while it is mapped: stale pointers into it
+			 * are use-after-free) */
+	bool mapped;
+	bool zero;      /* the big region: read-only zeros, not shadowed */
+};
+
+enum { REG_A, REG_B, REG_EXTRA, REG_ZERO, NREG };
+
+struct world {
+	struct dma_space *dma;
+	/* Host memory: one or two regions (A, B), the extra region that
+	 * rounds map and unmap, and a big read-only region of zeros (mmap'd
+	 * PROT_READ: a device write there faults). */
+	struct mreg reg[NREG];
+	unsigned nreg;      /* host memory regions: 1 (A) or 2 (A, B) */
+	uint8_t *shadow;    /* what host memory must hold */
+	size_t shadow_len;
+	bool log_on;
+	bool dirty[MAX_PAGES]; /* pages the device wrote while logging */
+	uint32_t io_left;
+};
+
+static struct mreg *regs_at(struct world *w, unsigned i)
+{
+	return w->reg[i].present ? &w->reg[i] : NULL;
+}
+
+/* Mapped region holding iova, or NULL. */
+static const struct mreg *find_reg(struct world *w, uint64_t iova)
+{
+	for (unsigned i = 0; i < NREG; i++) {
+		const struct mreg *r = regs_at(w, i);
+		if (r && r->mapped && iova >= r->iova && iova - r->iova < r->len)
+			return r;
+	}
+	return NULL;
+}
+
+/* Every byte of [iova, iova+len) mapped with prot (may span regions). */
+static bool m_range_ok(struct world *w, uint64_t iova, uint64_t len,
+		       uint32_t prot)
+{
+	if (len == 0 || iova + len - 1 < iova)
+		return false;
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		if (!r || (r->prot & prot) != prot)
+			return false;
+		uint64_t n = r->len - (iova - r->iova);
+		if (n > len)
+			n = len;
+		iova += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* The region holding all of [iova, iova+len) with prot, or NULL. */
+static const struct mreg *m_one_region(struct world *w, uint64_t iova,
+				       uint64_t len, uint32_t prot)
+{
+	const struct mreg *r = find_reg(w, iova);
+
+	if (!r || len == 0 || (r->prot & prot) != prot ||
+	    len > r->len - (iova - r->iova))
+		return NULL;
+	return r;
+}
+
+/* The device reads / writes host memory (the model's view; the range
+ * must be mapped). Writes mark the model's dirty pages. */
+static void m_read(struct world *w, uint64_t iova, void *dst, size_t len)
+{
+	uint8_t *p = dst;
+
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		CHECK(r != NULL);
+		uint64_t off = iova - r->iova;
+		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
+		if (r->zero)
+			memset(p, 0, n);
+		else
+			memcpy(p, w->shadow + r->off + off, n);
+		p += n;
+		iova += n;
+		len -= n;
+	}
+}
+
+static void m_write(struct world *w, uint64_t iova, const void *src, size_t len)
+{
+	const uint8_t *p = src;
+
+	while (len) {
+		const struct mreg *r = find_reg(w, iova);
+		CHECK(r != NULL && (r->prot & DMA_PROT_WRITE) && !r->zero);
+		uint64_t off = iova - r->iova;
+		size_t n = r->len - off < len ? (size_t)(r->len - off) : len;
+		memcpy(w->shadow + r->off + off, p, n);
+		if (w->log_on)
+			for (uint64_t pg = iova >> LOG_SHIFT;
+			     pg <= (iova + n - 1) >> LOG_SHIFT; pg++) {
+				CHECK(pg < MAX_PAGES);
+				w->dirty[pg] = true;
+			}
+		p += n;
+		iova += n;
+		len -= n;
+	}
+}
+
+static void m_write16(struct world *w, uint64_t iova, uint16_t v)
+{
+	uint8_t b[2];
+
+	put16(b, v);
+	m_write(w, iova, b, 2);
+}
+
+/* The host writes a byte of its memory (mapped or not). */
+static void host_poke(struct world *w, size_t off, uint8_t v)
+{
+	for (unsigned i = 0; i < REG_ZERO; i++) {
+		struct mreg *r = regs_at(w, i);
+		if (r && off >= r->off && off - r->off < r->len) {
+			if (r->buf)
+				r->buf[off - r->off] = v;
+			w->shadow[off] = v;
+			return;
+		}
+	}
+}
+
+/* The host applies up to n script patches (4 bytes each: u16 offset into
+ * host memory, two bytes) at *sp; returns how many it applied. */
+static unsigned host_patches(struct world *w, const uint8_t **sp,
+			     size_t *sleft, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n && *sleft >= 4; i++) {
+		const uint8_t *p = *sp;
+		size_t off = get16(p) % w->shadow_len;
+		host_poke(w, off, p[2]);
+		host_poke(w, (off + 1) % w->shadow_len, p[3]);
+		*sp += 4;
+		*sleft -= 4;
+	}
+	return i;
+}
+
+/* Host memory must hold exactly what the model says. */
+static void check_memory(struct world *w)
+{
+	for (unsigned i = 0; i < REG_ZERO; i++) {
+		const struct mreg *r = regs_at(w, i);
+		if (r && r->buf && memcmp(r->buf, w->shadow + r->off, r->len)) {
+			for (size_t k = 0; k < r->len; k++)
+				if (r->buf[k] != w->shadow[r->off + k]) {
+					fprintf(stderr, FUZZ_NAME ": iova %#llx holds "
+						"%#x, model %#x\n",
+						(unsigned long long)(r->iova + k),
+						r->buf[k], w->shadow[r->off + k]);
+					break;
+				}
+			CHECK(0);
+		}
+	}
+}
+
+/* ---- dirty logging ----------------------------------------------------- */
+static void world_log_start(struct world *w)
+{
+	CHECK(dma_log_start(w->dma, 0) == 0);
+	CHECK(dma_logging(w->dma));
+	w->log_on = true;
+}
+
+/* Every page the device wrote while logging must read dirty. The report
+ * clears the bits, so the model starts afresh too: a missing mark cannot
+ * hide behind another write to the same page before an earlier report. */
+static void check_dirty(struct world *w)
+{
+	uint64_t bm[(MAX_PAGES + 63) / 64];
+
+	if (!w->log_on)
+		return;
+	CHECK(dma_log_report(w->dma, 0, (uint64_t)MAX_PAGES << LOG_SHIFT, bm) == 0);
+	for (unsigned p = 0; p < MAX_PAGES; p++) {
+		if (w->dirty[p] && !(bm[p / 64] >> (p % 64) & 1))
+			fprintf(stderr, FUZZ_NAME ": page %#x written, not dirty\n", p);
+		if (w->dirty[p])
+			CHECK(bm[p / 64] >> (p % 64) & 1);
+	}
+	memset(w->dirty, 0, sizeof(w->dirty));
+}
+
+/* ---- setting up and taking down --------------------------------------- */
+
+/* Host memory from the input header h and the memory bytes after the
+ * script: size, regions and their permissions, the extra region (not
+ * mapped yet) and, when asked, the region of zeros. */
+static void world_setup(struct world *w, const uint8_t *h,
+			const uint8_t *memsrc, size_t memsrc_len,
+			bool zero_region)
+{
+	unsigned mode = h[3] % 5;
+	uint64_t gap = (uint64_t)h[4] * 64;
+	size_t mem_size = get16(h + 7) ? get16(h + 7) : memsrc_len;
+	if (mem_size > MAX_MEM)
+		mem_size = MAX_MEM;
+	if (mem_size < 16)
+		mem_size = 16;
+	/* Two regions cut at a multiple of 16: dma_map wants va congruent to
+	 * iova modulo 16 (heap buffers are 16-aligned). */
+	size_t split = mem_size;
+	if (mode != 0 && mem_size >= 32) {
+		split = (1 + get16(h + 5) % (mem_size - 1)) & ~(size_t)15;
+		if (split == 0)
+			split = 16;
+	}
+
+	memset(w, 0, sizeof(*w));
+	w->io_left = RUN_IO;
+	w->shadow_len = mem_size + EXTRA_LEN;
+	w->shadow = calloc(1, w->shadow_len);
+	CHECK(w->shadow != NULL);
+	memcpy(w->shadow, memsrc, memsrc_len < mem_size ? memsrc_len : mem_size);
+	for (size_t i = 0; i < EXTRA_LEN; i++)
+		w->shadow[mem_size + i] = (uint8_t)(i * 13);
+	static const uint32_t prots[5][2] = {
+		{ DMA_PROT_READ | DMA_PROT_WRITE, 0 },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ | DMA_PROT_WRITE },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_READ },
+		{ DMA_PROT_READ, DMA_PROT_READ | DMA_PROT_WRITE },
+		{ DMA_PROT_READ | DMA_PROT_WRITE, DMA_PROT_WRITE },
+	};
+	w->nreg = split < mem_size ? 2 : 1;
+	w->reg[REG_A] = (struct mreg){ .iova = BASE_IOVA, .len = split, .off = 0,
+				       .prot = prots[mode][0] };
+	if (w->nreg == 2)
+		w->reg[REG_B] = (struct mreg){ .iova = BASE_IOVA + split + gap,
+					       .len = mem_size - split, .off = split,
+					       .prot = prots[mode][1] };
+	w->reg[REG_EXTRA] = (struct mreg){ .iova = EXTRA_IOVA, .len = EXTRA_LEN,
+					   .off = mem_size,
+					   .prot = DMA_PROT_READ | DMA_PROT_WRITE,
+					   .present = true };
+	for (unsigned i = 0; i < w->nreg; i++) {
+		struct mreg *r = &w->reg[i];
+		r->present = true;
+		r->buf = malloc(r->len);
+		CHECK(r->buf != NULL);
+		memcpy(r->buf, w->shadow + r->off, r->len);
+	}
+	if (zero_region) {
+		static uint8_t *zero;
+		if (!zero) {
+			zero = mmap(NULL, ZERO_LEN, PROT_READ,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				    -1, 0);
+			CHECK(zero != MAP_FAILED);
+		}
+		w->reg[REG_ZERO] = (struct mreg){
+			.iova = ZERO_IOVA, .len = ZERO_LEN, .prot = DMA_PROT_READ,
+			.buf = zero, .present = true, .zero = true,
+		};
+	}
+}
+
+/* The DMA space: every present region but the extra one mapped, dirty
+ * logging started before or after the maps when log_early. */
+static void world_map(struct world *w, bool log_early, bool log_before_map)
+{
+	w->dma = dma_space_create(NULL);
+	CHECK(w->dma != NULL);
+	if (log_early && log_before_map)
+		world_log_start(w);
+	for (unsigned i = 0; i < NREG; i++) {
+		struct mreg *r = &w->reg[i];
+		if (!r->present || i == REG_EXTRA)
+			continue;
+		CHECK(dma_map(w->dma, r->iova, r->len, r->buf, r->prot) == 0);
+		r->mapped = true;
+	}
+	if (log_early && !log_before_map)
+		world_log_start(w);
+}
+
+/* Map the extra region, or unmap it. */
+static void world_toggle_extra(struct world *w)
+{
+	struct mreg *r = &w->reg[REG_EXTRA];
+
+	if (!r->mapped) {
+		r->buf = malloc(r->len);
+		CHECK(r->buf != NULL);
+		memcpy(r->buf, w->shadow + r->off, r->len);
+		CHECK(dma_map(w->dma, r->iova, r->len, r->buf, r->prot) == 0);
+		r->mapped = true;
+	} else {
+		/* Unmapping drops the region's dirty bits (dma.h): a
+		 * migration takes them first. Chains may still point into
+		 * it: its memory is freed, so a stale pointer is a
+		 * use-after-free ASan reports. */
+		check_dirty(w);
+		CHECK(dma_unmap(w->dma, r->iova, r->len) == 0);
+		r->mapped = false;
+		free(r->buf);
+		r->buf = NULL;
+	}
+}
+
+static void world_free(struct world *w)
+{
+	dma_space_destroy(w->dma);
+	for (unsigned i = 0; i < REG_ZERO; i++)
+		free(w->reg[i].buf);
+	free(w->shadow);
+}
+
+/* ---- the library's log ------------------------------------------------- */
+static void discard_log(enum hal_log_level level, const char *line)
+{
+	(void)level;
+	(void)line;
+}
+
+#endif /* FUZZ_HOSTMEM_H */
