@@ -285,7 +285,7 @@ void vdev_queue_quiesced(struct vdev *d, uint16_t q)
 
 static void raise_config(struct vdev *d)
 {
-	d->config_generation++;
+	vdev_config_touched(d);
 	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->ops->config_irq)
 		d->ops->config_irq(d);
 }
@@ -303,6 +303,11 @@ void vdev_needs_reset(struct vdev *d)
 void vdev_config_changed(struct vdev *d)
 {
 	raise_config(d);
+}
+
+void vdev_config_touched(struct vdev *d)
+{
+	d->config_generation++;
 }
 
 void vdev_config_read(struct vdev *d, uint32_t off, void *buf, uint32_t len)

@@ -194,13 +194,6 @@ static void apply(struct vnet_dev *n, unsigned what)
 		n->hooks->apply(n, what);
 }
 
-/* A configuration field changed without a notification being due (the
- * driver asked for it): a new generation so torn reads are retried. */
-static void config_touched(struct vnet_dev *n)
-{
-	n->vdev.config_generation++;
-}
-
 /* Device reset: everything the driver configured goes. The link state is
  * the device's and stays. */
 static void reset_state(struct vnet_dev *n)
@@ -698,7 +691,7 @@ static uint8_t h_mac_addr(struct cmd_ctx *x)
 	/* "MUST update mac in config space before it consumes the command"
 	 * (shown when MAC is offered). */
 	if (n->vdev.device_features & F(VIRTIO_NET_F_MAC))
-		config_touched(n);
+		vdev_config_touched(&n->vdev);
 	x->what |= VNET_APPLY_MAC_ADDR;
 	return VIRTIO_NET_OK;
 }
@@ -734,7 +727,7 @@ static uint8_t h_announce_ack(struct cmd_ctx *x)
 	 * clearing a clear bit is done. */
 	if (n->status & VIRTIO_NET_S_ANNOUNCE) {
 		n->status &= (uint16_t)~VIRTIO_NET_S_ANNOUNCE;
-		config_touched(n);
+		vdev_config_touched(&n->vdev);
 	}
 	return VIRTIO_NET_OK;
 }

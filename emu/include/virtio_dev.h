@@ -140,6 +140,9 @@ void vdev_queue_quiesced(struct vdev *d, uint16_t q);
 void vdev_needs_reset(struct vdev *d);
 /* The device-specific configuration changed (link, MAC, ...). */
 void vdev_config_changed(struct vdev *d);
+/* It changed at the driver's own request (no notification due): only a new
+ * generation, so a driver's torn read of several fields is retried. */
+void vdev_config_touched(struct vdev *d);
 
 /* Device-specific configuration access (bounds are the device type's). */
 void vdev_config_read(struct vdev *d, uint32_t off, void *buf, uint32_t len);

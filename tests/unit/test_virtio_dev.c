@@ -345,6 +345,11 @@ static void test_needs_reset_and_config_changes(void **state)
 	assert_int_equal(vdev_set_status(&e->d, S_ACK | S_DRV | S_FOK | S_DOK), 0);
 	vdev_config_changed(&e->d);
 	assert_int_equal(e->fk.irqs, 1);
+	/* At the driver's own request: a new generation, no interrupt. */
+	gen = e->d.config_generation;
+	vdev_config_touched(&e->d);
+	assert_int_equal((uint8_t)(e->d.config_generation - gen), 1);
+	assert_int_equal(e->fk.irqs, 1);
 
 	/* A hostile ring breaks the queue; the device asks for a reset. */
 	e->drv.avail->ring[0] = cpu_to_vle16(99);
