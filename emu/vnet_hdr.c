@@ -524,11 +524,8 @@ unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
 	h->num_buffers = cpu_to_vle16(1);
 	if (ol & RTE_MBUF_F_TX_IP_CKSUM)
 		todo |= VNET_RX_IP_CSUM;
-	if (!partial && !large) {
-		if (good && guest_csum)
-			h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
-		return todo;
-	}
+	if (!partial && !large)
+		goto plain;
 
 	parse(m, &pk);
 	if (large) {
@@ -565,17 +562,19 @@ unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
 	/* A checksum the port found bad is handed over as it is (flags 0):
 	 * the driver checks it and drops the packet. Re-seeding it for
 	 * NEEDS_CSUM would pass corrupted data off as good. */
-	if (!partial || rx_l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
-		if (good && guest_csum)
-			h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
-		return todo;
-	}
+	if (!partial || rx_l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		goto plain;
 	if (pk.l4_len == 0)
 		return VNET_RX_DROP; /* no idea where its checksum goes */
 	if (!guest_csum)
 		return todo | VNET_RX_CSUM;
 	rx_needs_csum(h, &pk);
 	return todo | VNET_RX_PSEUDO;
+plain:
+	/* A complete packet: DATA_VALID when the port checked it. */
+	if (good && guest_csum)
+		h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	return todo;
 }
 
 int vnet_rx_fixup(struct rte_mbuf *m, unsigned int todo)

@@ -529,6 +529,9 @@ int vnet_rss_classify(const struct vnet_rss *r, const uint8_t *frame,
 	uint32_t h = 0;
 	size_t n = 0;
 
+	/* Steering off and nobody wants the hash: nothing to compute. */
+	if (!r->enabled && !hash && !report)
+		return 0;
 	if (r->hash_types && frame)
 		n = hash_input(r->hash_types, frame, len, in, &rep);
 	if (n)

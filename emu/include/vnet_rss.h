@@ -83,7 +83,6 @@
 #define VNET_RSS_MAX_VLAN_TAGS 2
 
 /* Minimum sizes of the two command payloads (no table entry, no key). */
-#define VNET_RSS_CONFIG_MIN_LEN 11 /* virtio_net_rss_config, 0 entries */
 #define VNET_HASH_CONFIG_MIN_LEN 13 /* virtio_net_hash_config */
 
 struct vnet_rss {
