@@ -16,8 +16,11 @@
  * host's own writes through host_poke, and check_memory / check_dirty trap
  * when the library disagrees.
  *
- * Also here: the CHECK macro, the generator for minor choices and
- * little-endian helpers. The including target defines FUZZ_NAME (the
+ * Also here: the data of popped chains (m_chain_copy copies through the
+ * model; check_chain, chain_io and held_io check what vq_chain_read /
+ * vq_chain_write do against it) and the chains the device holds (g_held,
+ * filled by pop_check_hold), the CHECK macro, the generator for minor
+ * choices and little-endian helpers. The including target defines FUZZ_NAME (the
  * prefix of its messages) first; all functions are static.
  *
  * Input header bytes it reads (the same in both targets): 3 region mode,
@@ -36,6 +39,7 @@
 
 #include "dma.h"
 #include "hal_log.h"
+#include "virtq.h"
 
 #ifndef FUZZ_NAME
 #error "define FUZZ_NAME before including fuzz_hostmem.h"
@@ -420,6 +424,207 @@ static void world_free(struct world *w)
 	for (unsigned i = 0; i < REG_ZERO; i++)
 		free(w->reg[i].buf);
 	free(w->shadow);
+}
+
+/* ---- chain data -------------------------------------------------------- */
+#define MAX_Q       256u          /* the largest queue */
+#define MAX_SEGS    (2u * MAX_Q)
+#define IO_CHUNK    4096u
+#define CHAIN_IO    8192u         /* bytes read / written per chain */
+
+/* Copy from / into a chain through the model: readable segments in order,
+ * then writable ones. A piece no longer mapped with the permission (the
+ * table changed since the pop) ends the copy. */
+static uint32_t m_chain_copy(struct world *w, const struct vq_chain *c,
+			     bool to_chain, uint32_t off, uint8_t *buf,
+			     uint32_t len)
+{
+	unsigned i = to_chain ? c->nread : 0, end = to_chain ? c->nseg : c->nread;
+	uint32_t prot = to_chain ? DMA_PROT_WRITE : DMA_PROT_READ;
+	uint32_t done = 0;
+
+	for (; i < end && done < len; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		uint32_t n = s->len - off;
+		if (n > len - done)
+			n = len - done;
+		if (!m_range_ok(w, s->iova + off, n, prot))
+			break;
+		if (to_chain)
+			m_write(w, s->iova + off, buf + done, n);
+		else
+			m_read(w, s->iova + off, buf + done, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}
+
+/* Every invariant of a popped chain that does not need the queue model
+ * (qsize: the queue's size). */
+static void check_chain(struct world *w, uint16_t qsize,
+			const struct vq_chain *c)
+{
+	uint64_t r = 0, wsum = 0;
+
+	CHECK(c->head < qsize);
+	CHECK(c->nseg <= qsize);
+	CHECK(c->nread <= c->nseg);
+	for (unsigned i = 0; i < c->nseg; i++) {
+		const struct vq_seg *s = &c->seg[i];
+		uint32_t prot = s->write ? DMA_PROT_WRITE : DMA_PROT_READ;
+
+		CHECK(s->len != 0);
+		CHECK((s->write != 0) == (i >= c->nread));
+		CHECK(m_range_ok(w, s->iova, s->len, prot));
+		const struct mreg *reg = m_one_region(w, s->iova, s->len, prot);
+		if (s->va) {
+			CHECK(reg != NULL);
+			CHECK((uint8_t *)s->va == reg->buf + (s->iova - reg->iova));
+		}
+		if (s->write)
+			wsum += s->len;
+		else
+			r += s->len;
+	}
+	CHECK(r == c->rlen && wsum == c->wlen);
+}
+
+static uint8_t g_io[IO_CHUNK];
+static uint8_t g_ref[IO_CHUNK];
+
+static uint8_t pattern(const struct vq_chain *c, uint32_t at)
+{
+	return (uint8_t)(c->head * 31u + at * 7u + 0x5a);
+}
+
+/* Read the readable part and fill the writable part of a new chain;
+ * returns how far into the writable part it wrote. */
+static uint32_t chain_io(struct world *w, struct vq *vq, const struct vq_chain *c)
+{
+	uint32_t want, off, n, got;
+
+	/* Readable: from the start in chunks, then a random window. */
+	want = c->rlen < CHAIN_IO ? c->rlen : CHAIN_IO;
+	if (want > w->io_left)
+		want = w->io_left;
+	w->io_left -= want;
+	for (off = 0; off < want; off += n) {
+		n = want - off < IO_CHUNK ? want - off : IO_CHUNK;
+		got = vq_chain_read(vq, c, off, g_io, n);
+		CHECK(got == n);
+		CHECK(m_chain_copy(w, c, false, off, g_ref, n) == n);
+		CHECK(memcmp(g_io, g_ref, n) == 0);
+	}
+	off = (uint32_t)(rnd() % ((uint64_t)c->rlen + 16));
+	n = 1 + rnd() % 64;
+	got = vq_chain_read(vq, c, off, g_io, n);
+	CHECK(got == (off >= c->rlen ? 0 : (c->rlen - off < n ? c->rlen - off : n)));
+	CHECK(m_chain_copy(w, c, false, off, g_ref, n) == got);
+	CHECK(memcmp(g_io, g_ref, got) == 0);
+
+	/* Writable: from a small offset (usually 0), in chunks. */
+	uint64_t start = (rnd() & 3) == 0 ? rnd() % ((uint64_t)c->wlen + 8) : 0;
+	if (start > c->wlen)
+		start = c->wlen;
+	want = c->wlen - start < CHAIN_IO ? (uint32_t)(c->wlen - start) : CHAIN_IO;
+	if (want > w->io_left)
+		want = w->io_left;
+	w->io_left -= want;
+	for (off = (uint32_t)start; off < start + want; off += n) {
+		n = start + want - off < IO_CHUNK ? (uint32_t)(start + want - off) : IO_CHUNK;
+		for (uint32_t i = 0; i < n; i++)
+			g_io[i] = pattern(c, off + i);
+		got = vq_chain_write(vq, c, off, g_io, n);
+		CHECK(got == n);
+		CHECK(m_chain_copy(w, c, true, off, g_io, n) == n);
+	}
+	CHECK(vq_chain_write(vq, c, c->wlen, g_io, 16) == 0); /* past the end */
+	return (uint32_t)start + want;
+}
+
+/* A chain held across bursts (an RX buffer waiting for a packet) is
+ * accessed again, maybe after the DMA table changed under it (then only
+ * what is still mapped is copied). */
+static void held_io(struct world *w, struct vq *vq, const struct vq_chain *c)
+{
+	uint32_t n = c->rlen < 256 ? c->rlen : 256, got;
+
+	got = vq_chain_read(vq, c, 0, g_io, n);
+	CHECK(m_chain_copy(w, c, false, 0, g_ref, n) == got);
+	CHECK(memcmp(g_io, g_ref, got) == 0);
+	n = c->wlen < 256 ? c->wlen : 256;
+	for (uint32_t i = 0; i < n; i++)
+		g_io[i] = (uint8_t)~pattern(c, i);
+	got = vq_chain_write(vq, c, 0, g_io, n);
+	CHECK(m_chain_copy(w, c, true, 0, g_io, n) == got);
+	check_memory(w);
+}
+
+/* A chain the device holds: a copy of what vq_pop_burst returned. */
+struct held {
+	struct vq_chain c;
+	uint32_t written;
+};
+
+static struct held g_held[MAX_Q];
+static unsigned g_nheld;
+
+static void held_drop_all(void)
+{
+	for (unsigned i = 0; i < g_nheld; i++)
+		free(g_held[i].c.seg);
+	g_nheld = 0;
+}
+
+/* A burst vq_pop_burst returned (got chains in chains, their segments
+ * from segs, at most nsegs) against the model's (ref): the same chains
+ * and segments, each one sound (check_chain) and not already held; the
+ * device then holds them (g_held) and reads and fills each. */
+static void pop_check_hold(struct world *w, struct vq *vq, uint16_t qsize,
+			   const struct vq_chain *chains,
+			   const struct vq_chain *ref,
+			   const struct vq_seg *segs, unsigned got,
+			   unsigned nsegs)
+{
+	unsigned used = 0;
+
+	for (unsigned i = 0; i < got; i++) {
+		const struct vq_chain *c = &chains[i], *rc = &ref[i];
+
+		CHECK(c->seg == segs + used);
+		CHECK(c->gen == dma_space_table(w->dma)->gen);
+		CHECK(c->head == rc->head && c->nseg == rc->nseg &&
+		      c->nread == rc->nread && c->rlen == rc->rlen &&
+		      c->wlen == rc->wlen);
+		for (unsigned j = 0; j < c->nseg; j++) {
+			const struct vq_seg *s = &c->seg[j], *rs = &rc->seg[j];
+			CHECK(s->iova == rs->iova && s->len == rs->len &&
+			      s->write == rs->write && s->va == rs->va);
+		}
+		check_chain(w, qsize, c);
+		used += c->nseg;
+		CHECK(used <= nsegs);
+		/* Not already held by the device. */
+		for (unsigned k = 0; k < g_nheld; k++)
+			CHECK(g_held[k].c.head != c->head);
+		CHECK(g_nheld < MAX_Q);
+		struct held *h = &g_held[g_nheld++];
+		h->c = *c;
+		h->c.seg = malloc((c->nseg ? c->nseg : 1) * sizeof(*c->seg));
+		CHECK(h->c.seg != NULL);
+		memcpy(h->c.seg, c->seg, c->nseg * sizeof(*c->seg));
+	}
+	/* Data after the whole burst: the segments stay valid until used. */
+	for (unsigned i = 0; i < got; i++) {
+		struct held *h = &g_held[g_nheld - got + i];
+		h->written = chain_io(w, vq, &h->c);
+		check_memory(w);
+	}
 }
 
 /* ---- the library's log ------------------------------------------------- */
