@@ -474,6 +474,11 @@ int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
 			return tx_refuse(m, "UDP GSO on a packet that is not UDP");
 		break;
 	}
+	/* A tiny gso_size would turn one chain into tens of thousands of
+	 * segments downstream (mbufs, port descriptors): bounded. */
+	uint32_t payload = m->pkt_len - (pk.l2_len + pk.l3_len + pk.l4_len);
+	if ((payload + mss - 1) / mss > VNET_GSO_MAX_SEGS)
+		return tx_refuse(m, "more than VNET_GSO_MAX_SEGS segments");
 	tx_offload_set(m, &pk, mss);
 	return 0;
 }

@@ -107,6 +107,11 @@ _Static_assert(offsetof(struct vnet_hdr_hash, hash_value) == 12 &&
 	 (1ull << VIRTIO_NET_F_HOST_UFO) | (1ull << VIRTIO_NET_F_HOST_USO) | \
 	 (1ull << VIRTIO_NET_F_GUEST_USO4) | (1ull << VIRTIO_NET_F_GUEST_USO6))
 
+/* Most segments one GSO request may ask for (vnet_hdr_to_mbuf refuses
+ * more). Linux never sends more than 64 KiB / 48 bytes (its smallest TCP
+ * MSS) = 1366 TCP segments or 256 UDP ones. */
+#define VNET_GSO_MAX_SEGS 2048
+
 /* Bytes of header before every packet: 12, or 20 with HASH_REPORT. */
 size_t vnet_hdr_len(uint64_t features);
 
@@ -141,7 +146,8 @@ size_t vnet_hdr_len(uint64_t features);
  *
  * -EINVAL: NEEDS_CSUM without VIRTIO_NET_F_CSUM; csum_start/csum_offset
  * past the packet; a GSO type not negotiated (HOST_TSO4/TSO6/UFO/USO) or
- * unknown; the ECN bit without HOST_ECN or on a non-TCP type; gso_size 0;
+ * unknown; the ECN bit without HOST_ECN or on a non-TCP type; gso_size 0
+ * or so small the payload makes more than VNET_GSO_MAX_SEGS segments;
  * GSO without NEEDS_CSUM; GSO on a packet that is not what gso_type says
  * (a TCPV4 request on IPv6 or UDP, a fragment, truncated headers,
  * headers past the first 256 bytes, a checksum position other than the

@@ -311,8 +311,13 @@ static void check_tx_offload(const struct rte_mbuf *m, const struct vnet_hdr *h,
 		CHECK(seg == RTE_MBUF_F_TX_UDP_SEG);
 		break;
 	}
-	if (seg)
+	if (seg) {
 		CHECK(m->tso_segsz == vle16_to_cpu(h->gso_size));
+		/* Never more segments than the bound. */
+		CHECK(len >= l2 + l3 + l4 &&
+		      (len - l2 - l3 - l4 + m->tso_segsz - 1) / m->tso_segsz <=
+		      VNET_GSO_MAX_SEGS);
+	}
 	/* The checksum the driver asked for is the transport checksum. */
 	CHECK(vle16_to_cpu(h->csum_start) == l2 + l3);
 	CHECK(vle16_to_cpu(h->csum_offset) == (tcp ? 16 : 6));

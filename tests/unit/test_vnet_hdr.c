@@ -659,6 +659,24 @@ static void test_tx_refuse_gso_size_zero(void **state)
 	expect_refused(&tcp4, gso_for(&tcp4, VIRTIO_NET_HDR_GSO_TCPV4, 0), TX_FEATS);
 }
 
+/* 3000 bytes of payload: gso_size 1 would be 3000 segments (refused,
+ * more than VNET_GSO_MAX_SEGS), gso_size 2 is 1500 (accepted). */
+static void test_tx_refuse_gso_too_many_segments(void **state)
+{
+	struct rte_mbuf m;
+	struct built b;
+	struct vnet_hdr h;
+
+	(void)state;
+	expect_refused(&tcp4, gso_for(&tcp4, VIRTIO_NET_HDR_GSO_TCPV4, 1), TX_FEATS);
+	expect_refused(&udp4, gso_for(&udp4, VIRTIO_NET_HDR_GSO_UDP_L4, 1), TX_FEATS);
+	h = gso_for(&tcp4, VIRTIO_NET_HDR_GSO_TCPV4, 2);
+	b = build(pkt, &tcp4);
+	mb_init(&m, pkt, b.len);
+	assert_int_equal(vnet_hdr_to_mbuf(&h, TX_FEATS, &m), 0);
+	assert_int_equal(m.tso_segsz, 2);
+}
+
 static void test_tx_refuse_gso_without_needs_csum(void **state)
 {
 	struct vnet_hdr h = gso_for(&tcp4, VIRTIO_NET_HDR_GSO_TCPV4, 1448);
@@ -1389,6 +1407,7 @@ int main(void)
 		cmocka_unit_test(test_tx_refuse_ufo_not_negotiated),
 		cmocka_unit_test(test_tx_refuse_uso_not_negotiated),
 		cmocka_unit_test(test_tx_refuse_gso_size_zero),
+		cmocka_unit_test(test_tx_refuse_gso_too_many_segments),
 		cmocka_unit_test(test_tx_refuse_gso_without_needs_csum),
 		cmocka_unit_test(test_tx_refuse_csum_start_past_packet),
 		cmocka_unit_test(test_tx_refuse_csum_offset_past_packet),
