@@ -149,6 +149,8 @@ int vnet_params_validate(const struct vnet_params *p, const char **why)
 		w = "HASH_REPORT without CTRL_VQ (a device SHOULD NOT offer it)";
 	else if ((f & F(VIRTIO_NET_F_CTRL_RX_EXTRA)) && !(f & F(VIRTIO_NET_F_CTRL_VQ)))
 		w = "CTRL_RX_EXTRA without CTRL_VQ (a device SHOULD NOT offer it)";
+	else if ((f & F(VIRTIO_NET_F_STANDBY)) && !(f & F(VIRTIO_NET_F_MAC)))
+		w = "STANDBY without MAC (a standby shares the primary's MAC)";
 	else if ((f & F(VIRTIO_NET_F_GUEST_ANNOUNCE)) && !(f & F(VIRTIO_NET_F_STATUS)))
 		w = "GUEST_ANNOUNCE without STATUS (the ANNOUNCE bit lives in status)";
 	else if (p->max_queue_pairs == 0 || p->max_queue_pairs > VNET_MAX_QUEUE_PAIRS)

@@ -79,7 +79,9 @@
 
 /* Device-type features a device may be provisioned to offer. Not offered:
  * GUEST_UFO (vnet_hdr never produces UFO), DEVICE_STATS, HASH_TUNNEL,
- * GUEST_HDRLEN, RSC_EXT, STANDBY (not implemented). */
+ * GUEST_HDRLEN, RSC_EXT (not implemented). STANDBY asks nothing of the
+ * device beyond sharing its MAC with a primary: the driver (Linux
+ * net_failover) pairs the two; offered only with MAC. */
 #define VNET_NET_FEATURES \
 	(VNET_HDR_OFFLOAD_FEATURES | VNET_F(VIRTIO_NET_F_MRG_RXBUF) | \
 	 VNET_F(VIRTIO_NET_F_HASH_REPORT) | \
@@ -90,7 +92,7 @@
 	 VNET_F(VIRTIO_NET_F_GUEST_ANNOUNCE) | VNET_F(VIRTIO_NET_F_MQ) | \
 	 VNET_F(VIRTIO_NET_F_CTRL_MAC_ADDR) | VNET_F(VIRTIO_NET_F_VQ_NOTF_COAL) | \
 	 VNET_F(VIRTIO_NET_F_NOTF_COAL) | VNET_F(VIRTIO_NET_F_RSS) | \
-	 VNET_F(VIRTIO_NET_F_SPEED_DUPLEX))
+	 VNET_F(VIRTIO_NET_F_SPEED_DUPLEX) | VNET_F(VIRTIO_NET_F_STANDBY))
 
 /* Everything a vnet_params.features may contain. */
 #define VNET_SUPPORTED_FEATURES (VDEV_GENERIC_FEATURES | VNET_NET_FEATURES)

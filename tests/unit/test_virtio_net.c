@@ -486,7 +486,7 @@ static const char *const bad_params[] = {
 	"HASH_REPORT without CTRL_VQ", "CTRL_RX_EXTRA without CTRL_VQ",
 	"GUEST_ANNOUNCE without STATUS", "HOST_TSO4 without CSUM",
 	"GUEST_TSO6 without GUEST_CSUM", "GUEST_UFO (not supported)",
-	"DEVICE_STATS (not supported)", "STANDBY (not supported)", "no VERSION_1",
+	"DEVICE_STATS (not supported)", "STANDBY without MAC", "no VERSION_1",
 	"0 queue pairs", "too many queue pairs", "2 pairs without MQ or RSS",
 	"queue size 0", "queue size not a power of two", "queue size too big",
 	"multicast mac", "zero mac", "mtu 67", "speed 0x80000000", "duplex 2",
@@ -506,7 +506,7 @@ static void bad_param(unsigned i, struct vnet_params *p)
 	case 7: p->features |= NF(VIRTIO_NET_F_GUEST_TSO6); break;
 	case 8: p->features |= NF(VIRTIO_NET_F_GUEST_UFO) | NF(VIRTIO_NET_F_GUEST_CSUM); break;
 	case 9: p->features |= NF(VIRTIO_NET_F_DEVICE_STATS); break;
-	case 10: p->features |= NF(VIRTIO_NET_F_STANDBY); break;
+	case 10: p->features = (p->features | NF(VIRTIO_NET_F_STANDBY)) & ~NF(VIRTIO_NET_F_MAC); break;
 	case 11: p->features &= ~V1; break;
 	case 12: p->max_queue_pairs = 0; break;
 	case 13: p->features |= NF(VIRTIO_NET_F_MQ); p->max_queue_pairs = VNET_MAX_QUEUE_PAIRS + 1; break;
@@ -634,6 +634,25 @@ static void test_init_sequence(void **state)
 	assert_false(rx(&e->n, MC1, -1));
 	assert_int_equal(e->n.ctrl.commands, 3);
 	assert_int_equal(e->n.ctrl.ok, 3);
+}
+
+/* STANDBY: offered only when provisioned (and only with MAC), negotiated
+ * like any other bit; the MAC a failover driver pairs on is the config's. */
+static void test_standby(void **state)
+{
+	struct env *e = *state;
+	struct vdev *d = &e->n.vdev;
+	uint8_t mac[6];
+
+	dev_create(e, 0, 0, 1);
+	assert_false(d->device_features & NF(VIRTIO_NET_F_STANDBY));
+	dev_destroy(e);
+	dev_create(e, NF(VIRTIO_NET_F_STANDBY), 0, 1);
+	assert_true(d->device_features & NF(VIRTIO_NET_F_STANDBY));
+	bring_up(e);
+	assert_true(vdev_has(d, VIRTIO_NET_F_STANDBY));
+	vdev_config_read(d, VNET_CFG_MAC, mac, 6);
+	assert_memory_equal(mac, OWN, 6);
 }
 
 static void test_ctrl_not_before_driver_ok(void **state)
@@ -2143,6 +2162,7 @@ int main(void)
 		T(test_params_refused),
 		T(test_queue_count_and_ctrl_index),
 		T2(test_init_sequence),
+		T(test_standby),
 		T2(test_ctrl_not_before_driver_ok),
 		T(test_config_every_offset_and_width),
 		T(test_config_fields_absent),
