@@ -39,7 +39,7 @@ LIBS        := $(DPDK_LIBS) $(JSON_LIBS) -lpthread
 LIB_SRCS := hal/log.c \
             emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c \
             firmware/board.c \
-            sim/hostmem.c sim/drv_vq.c
+            sim/hostmem.c sim/drv_vq.c sim/drv_net.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
