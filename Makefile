@@ -37,7 +37,7 @@ LIBS        := $(DPDK_LIBS) $(JSON_LIBS) -lpthread
 
 # Library sources shared by every program and test.
 LIB_SRCS := hal/log.c \
-            emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c \
+            emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c emu/vnet_dp.c \
             firmware/board.c \
             sim/hostmem.c sim/drv_vq.c sim/drv_net.c
 

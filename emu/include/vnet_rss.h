@@ -200,4 +200,11 @@ uint32_t vnet_rss_hash(const struct vnet_rss *r, const uint8_t *in,
 int vnet_rss_classify(const struct vnet_rss *r, const uint8_t *frame,
 		      size_t len, uint32_t *hash, uint8_t *report);
 
+/* The flow key automatic receive steering uses (vnet_dp): a hash of the
+ * IPv4/IPv6 addresses and, when the whole header is there and the packet is
+ * not a fragment, the TCP/UDP ports, parsed as vnet_rss_classify does
+ * (IPv6 extension headers skipped); equal for both directions of a flow.
+ * false (no key) for anything else. */
+bool vnet_flow_key(const uint8_t *frame, uint32_t len, uint32_t *key);
+
 #endif /* VIRTNET_VNET_RSS_H */

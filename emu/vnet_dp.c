@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The virtio-net packet path: transmit chains to mbufs, mbufs to receive
+ * buffers, receive steering. See vnet_dp.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_mbuf.h>
+
+#include "hal_log.h"
+#include "vnet_dp.h"
+
+#define COMP "vnet_dp"
+
+#define F(b) VNET_F(b)
+
+/* ---- the lcores' view of a device ------------------------------------------ */
+struct vnet_dp_conf *vnet_dp_conf_new(const struct vnet_dev *n)
+{
+	uint64_t f = vdev_features(&n->vdev);
+	bool mq = f & (F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_RSS));
+	uint16_t max_pairs = mq ? n->p.max_queue_pairs : 1;
+	size_t words = (max_pairs + 63u) / 64;
+	struct vnet_dp_conf *c = calloc(1, sizeof(*c) + words * sizeof(uint64_t));
+
+	if (!c)
+		return NULL;
+	c->features = f;
+	c->rx_features = (f & ~VNET_GUEST_OFFLOADS) | (n->guest_offloads & f);
+	c->hdr_len = (uint32_t)vnet_hdr_len(f);
+	c->max_frame = (f & F(VIRTIO_NET_F_MTU)) ? n->p.mtu + 14u : 0;
+	c->max_pairs = max_pairs;
+	c->pairs = n->curr_pairs <= max_pairs ? n->curr_pairs : max_pairs;
+	c->link_up = n->status & VIRTIO_NET_S_LINK_UP;
+	c->hash_report = f & F(VIRTIO_NET_F_HASH_REPORT);
+	bool rss_on = n->rss && n->rss->enabled && (f & F(VIRTIO_NET_F_RSS));
+	c->steer_auto = (f & F(VIRTIO_NET_F_MQ)) && c->pairs > 1 && !rss_on;
+	c->filter = n->filter;
+	c->coal = malloc(2u * max_pairs * sizeof(*c->coal));
+	if (!c->coal) {
+		free(c);
+		return NULL;
+	}
+	memcpy(c->coal, n->vq_coal, 2u * max_pairs * sizeof(*c->coal));
+	if (n->rss && (rss_on || c->hash_report)) {
+		c->rss_copy = malloc(sizeof(*c->rss_copy));
+		if (!c->rss_copy) {
+			vnet_dp_conf_free(c);
+			return NULL;
+		}
+		memcpy(c->rss_copy, n->rss, sizeof(*c->rss_copy));
+		c->rss = c->rss_copy;
+	}
+	for (uint16_t q = 0; q < max_pairs && !n->vdev.resetting; q++) {
+		const struct vdev_queue *vq = &n->vdev.q[2u * q];
+		if (vq->enabled && !vq->resetting)
+			c->rxq_ok[q / 64] |= 1ull << (q % 64);
+	}
+	return c;
+}
+
+void vnet_dp_conf_free(struct vnet_dp_conf *c)
+{
+	if (!c)
+		return;
+	if (c->rss_copy) {
+		/* The key is the driver's secret as much as anything is. */
+		memset(c->rss_copy->key, 0, sizeof(c->rss_copy->key));
+		free(c->rss_copy);
+	}
+	free(c->coal);
+	free(c);
+}
+
+/* ---- queues ------------------------------------------------------------------- */
+int vnet_dp_queue_init(struct vnet_dp_queue *q, struct vnet_dev *n,
+		       uint16_t index, struct vnet_steer *steer,
+		       const struct vnet_mbuf_ops *mops,
+		       void (*irq)(void *ctx, uint16_t index), void *irq_ctx)
+{
+	uint32_t size = n->vdev.q ? n->p.max_queue_size : 0;
+
+	memset(q, 0, sizeof(*q));
+	if (index >= 2u * n->p.max_queue_pairs || !size)
+		return -EINVAL;
+	if ((index & 1) && (!mops || !mops->alloc || !mops->free))
+		return -EINVAL; /* transmit makes mbufs */
+	q->vq = &n->vdev.q[index].vq;
+	q->stats = &n->qstats[index];
+	q->steer = steer;
+	q->index = index;
+	q->pair = index / 2;
+	if (mops)
+		q->mops = *mops;
+	q->irq = irq;
+	q->irq_ctx = irq_ctx;
+	/* Never more chains in flight than the queue holds; a burst pops into
+	 * what is left of segs, which must hold any legal chain (the queue
+	 * size) after the chains kept from the last burst. */
+	q->nchains_cap = size;
+	q->nsegs_cap = 4 * size;
+	q->chains = calloc(q->nchains_cap, sizeof(*q->chains));
+	q->segs = calloc(q->nsegs_cap, sizeof(*q->segs));
+	q->done = calloc(size, sizeof(*q->done));
+	if (!q->chains || !q->segs || !q->done) {
+		vnet_dp_queue_fini(q);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void vnet_dp_queue_fini(struct vnet_dp_queue *q)
+{
+	for (unsigned i = 0; i < q->nspare; i++)
+		q->mops.free(q->mops.ctx, q->spare[i]);
+	free(q->chains);
+	free(q->segs);
+	free(q->done);
+	memset(q, 0, sizeof(*q));
+}
+
+void vnet_dp_queue_reset(struct vnet_dp_queue *q)
+{
+	q->nstash = 0;
+	q->irq_owed = q->coal_timing = false;
+	q->coal_pending = 0;
+}
+
+static inline void drop(struct vnet_dp_queue *q, enum vnet_drop why)
+{
+	q->stats->drops[why]++;
+}
+
+static void irq_raise(struct vnet_dp_queue *q)
+{
+	q->irq_owed = q->coal_timing = false;
+	q->coal_pending = 0;
+	q->stats->interrupts++;
+	if (q->irq)
+		q->irq(q->irq_ctx, q->index);
+}
+
+static inline const struct vnet_coal *coal_of(const struct vnet_dp_queue *q,
+					      const struct vnet_dp_conf *c)
+{
+	const struct vnet_coal *co = &c->coal[q->index];
+
+	/* "max_usecs = 0 or max_packets = 0: the notification conditions
+	 * are met after every packet". */
+	return co->max_packets && co->max_usecs ? co : NULL;
+}
+
+/* Complete what the burst used (n chains, `pkts` packets); interrupt
+ * when the driver wants one and coalescing does not hold it back. */
+static void complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+		     unsigned n, unsigned pkts, bool batch)
+{
+	const struct vnet_coal *co;
+
+	if (!n)
+		return;
+	if (vq_push_burst(q->vq, q->done, n, batch)) {
+		/* Our own bookkeeping is wrong, not the driver's ring. */
+		HAL_LOG_RL(HAL_LOG_ERR, COMP, "%s: queue %u: completion refused",
+			   q->vq->name, q->index);
+		return;
+	}
+	/* The decision is taken (and, with EVENT_IDX, recorded) now even
+	 * when the interrupt is held: it is owed until raised. */
+	q->irq_owed |= vq_should_notify(q->vq);
+	co = coal_of(q, c);
+	if (co) {
+		q->coal_pending += pkts;
+		if (q->coal_pending < co->max_packets)
+			return; /* the count or the clock (coal_tick) raises it */
+	}
+	if (q->irq_owed)
+		irq_raise(q);
+	else
+		q->coal_pending = 0;
+}
+
+void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+		       uint64_t now_us)
+{
+	const struct vnet_coal *co;
+
+	if (!q->irq_owed)
+		return;
+	co = coal_of(q, c);
+	if (!co || q->coal_pending >= co->max_packets) {
+		irq_raise(q); /* the parameters changed under a held one */
+		return;
+	}
+	if (!q->coal_timing) {
+		q->coal_timing = true;
+		q->coal_since = now_us;
+	} else if (now_us - q->coal_since >= co->max_usecs) {
+		irq_raise(q);
+	}
+}
+
+/* ---- transmit ------------------------------------------------------------------ */
+
+/* Take one empty mbuf: the spares first, then the caller's allocator. */
+static struct rte_mbuf *mbuf_get(struct vnet_dp_queue *q)
+{
+	struct rte_mbuf *m;
+
+	if (q->nspare)
+		return q->spare[--q->nspare];
+	if (q->mops.alloc(q->mops.ctx, &m, 1))
+		return NULL;
+	return m;
+}
+
+/* Copy the frame (the readable bytes after the header) into a new mbuf
+ * chain. NULL when out of mbufs or when the driver's memory could not be
+ * read (*why says which). */
+static struct rte_mbuf *tx_copy(struct vnet_dp_queue *q,
+				const struct vq_chain *ch, uint32_t off,
+				uint32_t len, enum vnet_drop *why)
+{
+	struct rte_mbuf *m = mbuf_get(q), *last = m;
+	uint32_t done = 0;
+
+	*why = VNET_DROP_NO_BUFFER;
+	if (!m)
+		return NULL;
+	for (;;) {
+		uint32_t room = rte_pktmbuf_tailroom(last);
+		uint32_t cnt = len - done < room ? len - done : room;
+		uint8_t *dst = rte_pktmbuf_mtod(last, uint8_t *);
+
+		if (!room)
+			goto fail; /* an allocator handing out full mbufs */
+		if (vq_chain_read(q->vq, ch, off + done, dst, cnt) != cnt) {
+			*why = VNET_DROP_MALFORMED; /* memory unmapped under us */
+			goto fail;
+		}
+		last->data_len = (uint16_t)cnt;
+		done += cnt;
+		if (done == len)
+			break;
+		struct rte_mbuf *s = mbuf_get(q);
+		if (!s)
+			goto fail;
+		last->next = s;
+		last = s;
+		m->nb_segs++;
+	}
+	m->pkt_len = len;
+	return m;
+fail:
+	q->mops.free(q->mops.ctx, m);
+	return NULL;
+}
+
+/* Remember that the driver sends this flow on our pair. */
+static void steer_learn(struct vnet_dp_queue *q, const struct rte_mbuf *m)
+{
+	uint32_t key;
+
+	if (!vnet_flow_key(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &key))
+		return;
+	uint16_t *slot = &q->steer->q[key % VNET_STEER_FLOWS];
+	uint16_t v = (uint16_t)(q->pair + 1);
+	/* Store only on a change: the line stays shared with the RX lcores. */
+	if (__atomic_load_n(slot, __ATOMIC_RELAXED) != v)
+		__atomic_store_n(slot, v, __ATOMIC_RELAXED);
+}
+
+unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
+			  const struct vnet_dp_conf *c,
+			  struct rte_mbuf **pkts, unsigned n)
+{
+	struct vq *vq = q->vq;
+	unsigned got, out = 0;
+
+	if (n > VNET_DP_BURST_MAX)
+		n = VNET_DP_BURST_MAX;
+	/* One mbuf per packet before popping: without them the chains stay
+	 * in the ring (backpressure), none is popped to be dropped. */
+	if (q->nspare < n) {
+		unsigned want = VNET_DP_BURST_MAX - q->nspare;
+		if (q->mops.alloc(q->mops.ctx, q->spare + q->nspare, want) == 0) {
+			q->nspare += want;
+		} else {
+			/* Short of a whole refill: one at a time, what the
+			 * waiting chains need, or the queue would stall while
+			 * the pool still holds mbufs. */
+			unsigned need = vq_avail_count(vq);
+			if (need > n)
+				need = n;
+			while (q->nspare < need &&
+			       q->mops.alloc(q->mops.ctx, q->spare + q->nspare, 1) == 0)
+				q->nspare++;
+		}
+		if (q->nspare < n)
+			n = q->nspare;
+	}
+	got = vq_pop_burst(vq, q->chains, n, q->segs, q->nsegs_cap);
+	for (unsigned i = 0; i < got; i++) {
+		const struct vq_chain *ch = &q->chains[i];
+		enum vnet_drop why = VNET_DROP_MALFORMED;
+		struct vnet_hdr h;
+		struct rte_mbuf *m;
+
+		/* Transmit buffers are read-only: nothing written. */
+		q->done[i] = (struct vq_done){ ch->head, 0 };
+		if (!c->link_up) {
+			drop(q, VNET_DROP_LINK_DOWN);
+			continue;
+		}
+		if (ch->rlen < c->hdr_len + 14 ||
+		    ch->rlen - c->hdr_len > VNET_DP_FRAME_MAX) {
+			drop(q, VNET_DROP_MALFORMED);
+			continue;
+		}
+		/* The header's 12 bytes; the hash fields that follow with
+		 * HASH_REPORT mean nothing on transmit. */
+		if (vq_chain_read(vq, ch, 0, &h, sizeof(h)) != sizeof(h)) {
+			drop(q, VNET_DROP_MALFORMED);
+			continue;
+		}
+		m = tx_copy(q, ch, c->hdr_len, ch->rlen - c->hdr_len, &why);
+		if (!m) {
+			drop(q, why);
+			continue;
+		}
+		if (vnet_hdr_to_mbuf(&h, c->features, m)) {
+			q->mops.free(q->mops.ctx, m);
+			drop(q, VNET_DROP_MALFORMED);
+			continue;
+		}
+		if (c->steer_auto && q->steer)
+			steer_learn(q, m);
+		q->stats->packets++;
+		q->stats->bytes += m->pkt_len;
+		pkts[out++] = m;
+	}
+	/* In order, every chain completes in pop order with nothing
+	 * written: one used entry for the burst (virtio 1.3, 2.7.9). */
+	complete(q, c, got, got, vq->flags & VQ_F_IN_ORDER);
+	return out;
+}
+
+/* ---- receive: steering ------------------------------------------------------ */
+
+/* The first usable queue from `from` on, cyclically among `pairs`. */
+static int next_ok(const struct vnet_dp_conf *c, uint16_t from, uint16_t pairs)
+{
+	for (uint16_t i = 0; i < pairs; i++) {
+		uint16_t q = (uint16_t)((from + i) % pairs);
+		if (vnet_dp_rxq_ok(c, q))
+			return q;
+	}
+	return -1;
+}
+
+static void classify_one(const struct vnet_dp_conf *c,
+			 const struct vnet_steer *steer,
+			 const struct rte_mbuf *m, struct vnet_rx_meta *mt)
+{
+	const uint8_t *fr = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = m->data_len;
+	int q = 0;
+
+	memset(mt, 0, sizeof(*mt));
+	if (!c->link_up) {
+		mt->drop = 1 + VNET_DROP_LINK_DOWN;
+		return;
+	}
+	if (!vnet_rx_filter_accept(&c->filter, fr, len)) {
+		mt->drop = 1 + VNET_DROP_FILTER;
+		return;
+	}
+	if (c->rss) {
+		q = vnet_rss_classify(c->rss, fr, len,
+				      c->hash_report ? &mt->hash : NULL,
+				      c->hash_report ? &mt->report : NULL);
+		if (c->rss->enabled) {
+			/* "If the destination receive queue is being reset,
+			 * the device MUST drop the packet." */
+			if (!vnet_dp_rxq_ok(c, (uint16_t)q))
+				mt->drop = 1 + VNET_DROP_QUEUE_OFF;
+			mt->queue = (uint16_t)q;
+			return;
+		}
+	}
+	if (c->steer_auto) {
+		uint32_t key;
+
+		q = 0;
+		if (vnet_flow_key(fr, len, &key)) {
+			uint16_t e = steer ? __atomic_load_n(&steer->q[key % VNET_STEER_FLOWS],
+							     __ATOMIC_RELAXED) : 0;
+			/* A flow the driver sent on: its pair. Otherwise "the
+			 * device MAY steer a packet to a random queue": the
+			 * flow's hash spreads flows over the pairs. */
+			q = e && e <= c->pairs ? e - 1 : (int)(key % c->pairs);
+		}
+		/* "If the destination receive queue is being reset, the
+		 * device SHOULD re-select another random queue. If all
+		 * receive queues are being reset, the device MUST drop." */
+		q = next_ok(c, (uint16_t)q, c->pairs);
+		if (q < 0) {
+			mt->drop = 1 + VNET_DROP_QUEUE_OFF;
+			q = 0;
+		}
+	} else if (!vnet_dp_rxq_ok(c, 0)) {
+		mt->drop = 1 + VNET_DROP_QUEUE_OFF;
+	}
+	mt->queue = (uint16_t)q;
+}
+
+void vnet_dp_rx_classify(const struct vnet_dp_conf *c,
+			 const struct vnet_steer *steer,
+			 struct rte_mbuf *const *pkts, unsigned n,
+			 struct vnet_rx_meta *meta)
+{
+	for (unsigned i = 0; i < n; i++)
+		classify_one(c, steer, pkts[i], &meta[i]);
+}
+
+/* ---- receive: delivery ------------------------------------------------------ */
+
+/* State of one receive burst: chains [0, nchains) popped, [0, next) used. */
+struct rx_burst {
+	struct vnet_dp_queue *q;
+	unsigned nchains, next, segs_used, ndone;
+	bool dry; /* the ring had nothing more */
+};
+
+/* Chains [0, keep) are completed: drop their segments (the front of segs,
+ * in chain order) so the next pop has room. */
+static void rx_segs_reclaim(struct rx_burst *b, unsigned keep)
+{
+	struct vnet_dp_queue *q = b->q;
+	uint32_t s0 = keep < b->nchains ?
+		      (uint32_t)(q->chains[keep].seg - q->segs) : b->segs_used;
+
+	memmove(q->segs, q->segs + s0, (b->segs_used - s0) * sizeof(*q->segs));
+	for (unsigned i = keep; i < b->nchains; i++)
+		q->chains[i].seg -= s0;
+	b->segs_used -= s0;
+}
+
+/* The next popped chain, popping up to `want` more when none is left.
+ * Chains before `keep` (the current packet's first) are done with. */
+static struct vq_chain *rx_chain(struct rx_burst *b, unsigned want,
+				 unsigned keep)
+{
+	struct vnet_dp_queue *q = b->q;
+
+	if (b->next == b->nchains) {
+		unsigned room = q->nchains_cap - b->nchains;
+		unsigned got;
+
+		if (b->dry)
+			return NULL;
+		if (want > room)
+			want = room;
+		/* vq_pop_burst pops nothing into less than the queue size:
+		 * chains of many segments (indirect tables) fill segs long
+		 * before the ring runs dry. */
+		if (keep && q->nsegs_cap - b->segs_used < q->vq->size)
+			rx_segs_reclaim(b, keep);
+		got = vq_pop_burst(q->vq, q->chains + b->nchains, want,
+				   q->segs + b->segs_used, q->nsegs_cap - b->segs_used);
+		if (!got) {
+			b->dry = true;
+			return NULL;
+		}
+		for (unsigned i = 0; i < got; i++)
+			b->segs_used += q->chains[b->nchains + i].nseg;
+		b->nchains += got;
+	}
+	return &q->chains[b->next++];
+}
+
+/* Complete a chain with len bytes written. */
+static inline void rx_done(struct rx_burst *b, const struct vq_chain *ch,
+			   uint32_t len)
+{
+	b->q->done[b->ndone++] = (struct vq_done){ ch->head, len };
+}
+
+/* Copy m's data into the chains ch[0..) from byte `off` of the first
+ * one, each filled to its wlen in turn. false when a write failed. */
+static bool rx_copy(const struct vq *vq, const struct vq_chain *ch,
+		    uint32_t off, const struct rte_mbuf *m)
+{
+	unsigned j = 0;
+
+	for (const struct rte_mbuf *s = m; s; s = s->next) {
+		const uint8_t *src = rte_pktmbuf_mtod(s, const uint8_t *);
+		uint32_t left = s->data_len;
+
+		while (left) {
+			if (off == ch[j].wlen) {
+				j++;
+				off = 0;
+				continue;
+			}
+			uint32_t cnt = ch[j].wlen - off;
+			if (cnt > left)
+				cnt = left;
+			if (vq_chain_write(vq, &ch[j], off, src, cnt) != cnt)
+				return false;
+			src += cnt;
+			left -= cnt;
+			off += cnt;
+		}
+	}
+	return true;
+}
+
+/* VLAN tags at the front of the frame (802.1Q / 802.1ad), at most two. */
+static uint32_t vlan_tags(const struct rte_mbuf *m)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t n = 0, off = 12;
+
+	while (n < 2 && m->data_len >= off + 6) {
+		uint16_t t = (uint16_t)(f[off] << 8 | f[off + 1]);
+		if (t != 0x8100 && t != 0x88a8)
+			break;
+		n++;
+		off += 4;
+	}
+	return n;
+}
+
+/* Deliver one packet; returns 0 or the drop reason + 1. */
+static int rx_one(struct rx_burst *b, const struct vnet_dp_conf *c,
+		  struct rte_mbuf *m, const struct vnet_rx_meta *mt,
+		  unsigned remaining)
+{
+	struct vnet_dp_queue *q = b->q;
+	struct vnet_hdr_hash hh;
+	bool mrg = c->features & F(VIRTIO_NET_F_MRG_RXBUF);
+	unsigned todo, first = b->next, k = 0;
+	uint32_t total, have = 0;
+
+	todo = vnet_hdr_from_mbuf(m, c->rx_features, &hh.hdr);
+	if (todo & VNET_RX_DROP)
+		return 1 + VNET_DROP_MALFORMED;
+	/* Segmenting is the caller's (DPDK's GSO library in virtnetd): it
+	 * knows the driver's offloads from the conf. */
+	if (todo & VNET_RX_SEGMENT)
+		return 1 + VNET_DROP_TOO_BIG;
+	if (todo && vnet_rx_fixup(m, todo))
+		return 1 + VNET_DROP_MALFORMED;
+	/* "The device MUST NOT pass received packets that exceed mtu (plus
+	 * low level ethernet header length) size with gso_type NONE or ECN". */
+	if (c->max_frame && (hh.hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_NONE &&
+	    m->pkt_len > c->max_frame + 4 * vlan_tags(m))
+		return 1 + VNET_DROP_TOO_BIG;
+	if (c->hash_report)
+		vnet_hdr_set_hash(&hh, mt ? mt->hash : 0,
+				  mt ? mt->report : VIRTIO_NET_HASH_REPORT_NONE);
+	total = c->hdr_len + m->pkt_len;
+
+	/* Gather buffers: one without MRG_RXBUF, as many as it takes with. */
+	while (have < total) {
+		struct vq_chain *x = rx_chain(b, remaining, first);
+		if (!x) {
+			b->next = first; /* keep them for a later packet */
+			return 1 + VNET_DROP_NO_BUFFER;
+		}
+		if (k == 0 && x->wlen < (mrg ? c->hdr_len : total)) {
+			/* A buffer that cannot hold the header (or, without
+			 * MRG_RXBUF, the packet): back to the driver empty,
+			 * as Linux and DPDK drivers expect of a length
+			 * error; holding it would stall the ring. */
+			rx_done(b, x, 0);
+			first = b->next;
+			if (!mrg)
+				return 1 + VNET_DROP_TOO_BIG;
+			continue;
+		}
+		have += x->wlen;
+		k++;
+		if (k == q->vq->size && have < total) {
+			/* The whole ring would not hold it. */
+			b->next = first;
+			return 1 + VNET_DROP_TOO_BIG;
+		}
+	}
+	/* The packet's buffers are chains[first, first + k): every one but
+	 * the last is filled completely. */
+	const struct vq_chain *use = &q->chains[first];
+	hh.hdr.num_buffers = cpu_to_vle16((uint16_t)k);
+	if (vq_chain_write(q->vq, use, 0, &hh, c->hdr_len) != c->hdr_len ||
+	    !rx_copy(q->vq, use, c->hdr_len, m)) {
+		/* Memory unmapped under us: nothing trustworthy was written. */
+		for (unsigned j = 0; j < k; j++)
+			rx_done(b, &use[j], 0);
+		return 1 + VNET_DROP_NO_BUFFER;
+	}
+	for (unsigned j = 0; j < k; j++) {
+		uint32_t len = j + 1 < k ? use[j].wlen : total;
+		rx_done(b, &use[j], len);
+		total -= len;
+	}
+	return 0;
+}
+
+unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
+			  const struct vnet_dp_conf *c,
+			  struct rte_mbuf **pkts,
+			  const struct vnet_rx_meta *meta, unsigned n)
+{
+	struct rx_burst b = { .q = q, .nchains = q->nstash };
+	unsigned delivered = 0;
+
+	if (n > VNET_DP_BURST_MAX)
+		n = VNET_DP_BURST_MAX;
+	for (unsigned i = 0; i < q->nstash; i++)
+		b.segs_used += q->chains[i].nseg;
+	if (!q->vq->enabled || vq_broken(q->vq)) {
+		for (unsigned i = 0; i < n; i++)
+			drop(q, VNET_DROP_QUEUE_OFF);
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct vnet_rx_meta *mt = meta ? &meta[i] : NULL;
+		int why = mt && mt->drop ? mt->drop : 0;
+
+		if (!why)
+			why = rx_one(&b, c, pkts[i], mt, n - i);
+		if (why) {
+			drop(q, (enum vnet_drop)(why - 1));
+			continue;
+		}
+		q->stats->packets++;
+		q->stats->bytes += pkts[i]->pkt_len;
+		delivered++;
+	}
+	complete(q, c, b.ndone, delivered, false);
+	/* Chains popped and not used stay, oldest first, for the next burst. */
+	q->nstash = b.nchains - b.next;
+	if (q->nstash && b.next) {
+		uint32_t s0 = (uint32_t)(q->chains[b.next].seg - q->segs), nseg = 0;
+		for (unsigned i = 0; i < q->nstash; i++) {
+			struct vq_chain *x = &q->chains[b.next + i];
+			x->seg = q->segs + (x->seg - q->segs - s0);
+			nseg += x->nseg;
+		}
+		memmove(q->segs, q->segs + s0, nseg * sizeof(*q->segs));
+		memmove(q->chains, q->chains + b.next, q->nstash * sizeof(*q->chains));
+	}
+	return delivered;
+}
