@@ -62,6 +62,7 @@
 #include <rte_pause.h>
 #include <rte_version.h>
 
+#include "bench_common.h"
 #include "dma.h"
 #include "sim_hostmem.h"
 #include "sim_vq.h"
@@ -687,43 +688,7 @@ out:
 
 static void print_machine(int argc, char **argv)
 {
-	char line[4096], model[256] = "unknown", load[128] = "?";
-	bool vm = false, have_model = false;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	if (f) {
-		while (fgets(line, sizeof(line), f)) {
-			if (!have_model && !strncmp(line, "model name", 10)) {
-				char *p = strchr(line, ':');
-				if (p) {
-					p += 1 + (p[1] == ' ');
-					p[strcspn(p, "\n")] = 0;
-					snprintf(model, sizeof(model), "%s", p);
-					have_model = true;
-				}
-			} else if (!strncmp(line, "flags", 5)) {
-				vm = strstr(line, " hypervisor") != NULL;
-				break;
-			}
-		}
-		fclose(f);
-	}
-	f = fopen("/proc/loadavg", "r");
-	if (f) {
-		if (fgets(load, sizeof(load), f))
-			load[strcspn(load, "\n")] = 0;
-		fclose(f);
-	}
-	printf("# command:");
-	for (const char *const *e = (const char *const[]){ "BENCH_SECONDS",
-			"BENCH_ONLY", NULL }; *e; e++)
-		if (getenv(*e))
-			printf(" %s=%s", *e, getenv(*e));
-	for (int i = 0; i < argc; i++)
-		printf(" %s", argv[i]);
-	printf("\n# machine: %s%s, nproc %ld, %s, loadavg %s\n", model,
-	       vm ? " (virtual machine)" : "", sysconf(_SC_NPROCESSORS_ONLN),
-	       rte_version(), load);
+	bench_print_header(argc, argv);
 	printf("# driver pthread on CPU %d, device on lcore %d (CPU %d); queue %d,"
 	       " burst %d, polling; %.1f s per case after %.1f s warm-up\n",
 	       DRV_CPU, DEV_LCORE, DEV_CPU, QSIZE, BURST, bench_seconds,
@@ -750,20 +715,12 @@ int main(int argc, char **argv)
 		{ DEV_TX, V_VA }, { DEV_TX, V_CHAINW },
 	};
 	char prefix[64];
-	const char *env = getenv("BENCH_SECONDS");
 	const char *only = getenv("BENCH_ONLY");
 	int status = 0;
 	unsigned shared = 0;
 
-	if (env) {
-		char *end;
-		double s = strtod(env, &end);
-		if (end == env || *end || s <= 0 || s > 3600) {
-			fprintf(stderr, "bench_split: bad BENCH_SECONDS '%s'\n", env);
-			return 1;
-		}
-		bench_seconds = s;
-	}
+	if (bench_seconds_env("bench_split", &bench_seconds))
+		return 1;
 	snprintf(prefix, sizeof(prefix), "virtnet-bench-%d", (int)getpid());
 	char *eal_argv[] = {
 		argv[0], "-l", "0-1", "--no-huge", "--no-pci", "--no-shconf",
