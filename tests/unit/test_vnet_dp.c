@@ -2730,6 +2730,51 @@ static void test_coalescing(void **state)
 	free(s);
 }
 
+/* ---- the generic features the device offers ------------------------------- */
+
+/* ACCESS_PLATFORM (addresses are IOVAs: they always are here),
+ * ORDER_PLATFORM (the path's barriers are the platform's already),
+ * NOTIFICATION_DATA (a doorbell's data is a hint the device may ignore)
+ * and SR_IOV (a PCI matter): each negotiated, alone and all together, on
+ * both rings, and packets move both ways unchanged. */
+static void test_generic_features(void **state)
+{
+	struct env *e = *state;
+	struct fset *s = calloc(1, sizeof(*s));
+	static const uint64_t bits[] = {
+		GF(VIRTIO_F_ACCESS_PLATFORM), GF(VIRTIO_F_ORDER_PLATFORM),
+		GF(VIRTIO_F_NOTIFICATION_DATA), GF(VIRTIO_F_SR_IOV),
+		GF(VIRTIO_F_ACCESS_PLATFORM) | GF(VIRTIO_F_ORDER_PLATFORM) |
+		GF(VIRTIO_F_NOTIFICATION_DATA) | GF(VIRTIO_F_SR_IOV),
+	};
+	struct rte_mbuf *pk[VNET_DP_BURST_MAX];
+
+	assert_non_null(s);
+	dev_create(e, OFFER | bits[4], 1);
+	for (unsigned i = 0; i < 2 * 5; i++) {
+		uint64_t f = bits[i / 2] | (i % 2 ? GF(VIRTIO_F_RING_PACKED) : 0);
+
+		drv_up(e, BASIC | f);
+		assert_int_equal(vdev_features(&e->n.vdev) & f, f);
+		fill_set(e, s, 16, false);
+		for (unsigned k = 0; k < s->n; k++)
+			tx_frame(e, 0, NULL, s->f[k], s->len[k]);
+		assert_int_equal(tx_drain(e, 0, pk, VNET_DP_BURST_MAX), s->n);
+		for (unsigned k = 0; k < s->n; k++) {
+			assert_int_equal(mb_bytes(pk[k], e->got), s->len[k]);
+			assert_memory_equal(e->got, s->f[k], s->len[k]);
+			mb_free(&e->pool, pk[k]);
+		}
+		rx_set(e, s);
+		for (unsigned k = 0; k < s->n; k++)
+			expect_set(e, 0, s, k);
+		expect_quiet(e);
+		assert_int_equal(all_drops(e), 0);
+		drv_down(e);
+	}
+	free(s);
+}
+
 /* ---- receive buffers of many descriptors, a pool running low ---------------- */
 
 /* Receive buffers posted as many descriptors through indirect tables (as
@@ -2853,6 +2898,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_reset_mid_traffic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irq_suppression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generic_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_many_descriptor_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_pool_low, setup, teardown),
 	};
