@@ -17,13 +17,32 @@
 #define F(b) VNET_F(b)
 
 /* ---- the lcores' view of a device ------------------------------------------ */
+struct vnet_dp_conf *vnet_dp_conf_alloc(uint16_t max_pairs)
+{
+	size_t words = (max_pairs + 63u) / 64;
+	struct vnet_dp_conf *c;
+
+	if (!max_pairs)
+		return NULL;
+	c = calloc(1, sizeof(*c) + words * sizeof(uint64_t));
+	if (!c)
+		return NULL;
+	c->max_pairs = max_pairs;
+	c->pairs = 1;
+	c->coal = calloc(2u * max_pairs, sizeof(*c->coal));
+	if (!c->coal) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
 struct vnet_dp_conf *vnet_dp_conf_new(const struct vnet_dev *n)
 {
 	uint64_t f = vdev_features(&n->vdev);
 	bool mq = f & (F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_RSS));
 	uint16_t max_pairs = mq ? n->p.max_queue_pairs : 1;
-	size_t words = (max_pairs + 63u) / 64;
-	struct vnet_dp_conf *c = calloc(1, sizeof(*c) + words * sizeof(uint64_t));
+	struct vnet_dp_conf *c = vnet_dp_conf_alloc(max_pairs);
 
 	if (!c)
 		return NULL;
@@ -31,18 +50,12 @@ struct vnet_dp_conf *vnet_dp_conf_new(const struct vnet_dev *n)
 	c->rx_features = (f & ~VNET_GUEST_OFFLOADS) | (n->guest_offloads & f);
 	c->hdr_len = (uint32_t)vnet_hdr_len(f);
 	c->max_frame = (f & F(VIRTIO_NET_F_MTU)) ? n->p.mtu + 14u : 0;
-	c->max_pairs = max_pairs;
 	c->pairs = n->curr_pairs <= max_pairs ? n->curr_pairs : max_pairs;
 	c->link_up = n->status & VIRTIO_NET_S_LINK_UP;
 	c->hash_report = f & F(VIRTIO_NET_F_HASH_REPORT);
 	bool rss_on = n->rss && n->rss->enabled && (f & F(VIRTIO_NET_F_RSS));
 	c->steer_auto = (f & F(VIRTIO_NET_F_MQ)) && c->pairs > 1 && !rss_on;
 	c->filter = n->filter;
-	c->coal = malloc(2u * max_pairs * sizeof(*c->coal));
-	if (!c->coal) {
-		free(c);
-		return NULL;
-	}
 	memcpy(c->coal, n->vq_coal, 2u * max_pairs * sizeof(*c->coal));
 	if (n->rss && (rss_on || c->hash_report)) {
 		c->rss_copy = malloc(sizeof(*c->rss_copy));
@@ -75,20 +88,19 @@ void vnet_dp_conf_free(struct vnet_dp_conf *c)
 }
 
 /* ---- queues ------------------------------------------------------------------- */
-int vnet_dp_queue_init(struct vnet_dp_queue *q, struct vnet_dev *n,
-		       uint16_t index, struct vnet_steer *steer,
-		       const struct vnet_mbuf_ops *mops,
-		       void (*irq)(void *ctx, uint16_t index), void *irq_ctx)
+int vnet_dp_queue_setup(struct vnet_dp_queue *q, struct vq *vq,
+			struct vnet_queue_stats *stats, uint16_t index,
+			uint16_t max_size, struct vnet_steer *steer,
+			const struct vnet_mbuf_ops *mops,
+			void (*irq)(void *ctx, uint16_t index), void *irq_ctx)
 {
-	uint32_t size = n->vdev.q ? n->p.max_queue_size : 0;
-
 	memset(q, 0, sizeof(*q));
-	if (index >= 2u * n->p.max_queue_pairs || !size)
+	if (!vq || !stats || !max_size || max_size > VQ_MAX_SIZE)
 		return -EINVAL;
 	if ((index & 1) && (!mops || !mops->alloc || !mops->free))
 		return -EINVAL; /* transmit makes mbufs */
-	q->vq = &n->vdev.q[index].vq;
-	q->stats = &n->qstats[index];
+	q->vq = vq;
+	q->stats = stats;
 	q->steer = steer;
 	q->index = index;
 	q->pair = index / 2;
@@ -99,16 +111,29 @@ int vnet_dp_queue_init(struct vnet_dp_queue *q, struct vnet_dev *n,
 	/* Never more chains in flight than the queue holds; a burst pops into
 	 * what is left of segs, which must hold any legal chain (the queue
 	 * size) after the chains kept from the last burst. */
-	q->nchains_cap = size;
-	q->nsegs_cap = 4 * size;
+	q->nchains_cap = max_size;
+	q->nsegs_cap = 4u * max_size;
 	q->chains = calloc(q->nchains_cap, sizeof(*q->chains));
 	q->segs = calloc(q->nsegs_cap, sizeof(*q->segs));
-	q->done = calloc(size, sizeof(*q->done));
+	q->done = calloc(max_size, sizeof(*q->done));
 	if (!q->chains || !q->segs || !q->done) {
 		vnet_dp_queue_fini(q);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int vnet_dp_queue_init(struct vnet_dp_queue *q, struct vnet_dev *n,
+		       uint16_t index, struct vnet_steer *steer,
+		       const struct vnet_mbuf_ops *mops,
+		       void (*irq)(void *ctx, uint16_t index), void *irq_ctx)
+{
+	memset(q, 0, sizeof(*q));
+	if (!n->vdev.q || index >= 2u * n->p.max_queue_pairs)
+		return -EINVAL;
+	return vnet_dp_queue_setup(q, &n->vdev.q[index].vq, &n->qstats[index],
+				   index, n->p.max_queue_size, steer, mops, irq,
+				   irq_ctx);
 }
 
 void vnet_dp_queue_fini(struct vnet_dp_queue *q)

@@ -85,6 +85,11 @@ struct vnet_dp_conf {
 
 /* A snapshot of n's state for the lcores (control thread). NULL on ENOMEM. */
 struct vnet_dp_conf *vnet_dp_conf_new(const struct vnet_dev *n);
+/* An empty conf for max_pairs (1..) queue pairs, for a transport whose
+ * front end keeps the control plane (vhost-user) to fill in: everything
+ * zero (no features, link down, no receive queue usable, no filtering,
+ * no coalescing) but max_pairs and pairs = 1. NULL on ENOMEM or 0. */
+struct vnet_dp_conf *vnet_dp_conf_alloc(uint16_t max_pairs);
 void vnet_dp_conf_free(struct vnet_dp_conf *c);
 
 static inline bool vnet_dp_rxq_ok(const struct vnet_dp_conf *c, uint16_t q)
@@ -126,8 +131,15 @@ struct vnet_dp_queue {
 	uint64_t coal_since;
 };
 
-/* Set up q for data virtqueue `index` of n (its vq must be set up when the
- * bursts run, not now). -EINVAL, -ENOMEM. */
+/* Set up q for the data virtqueue `index` (2k receive, 2k+1 transmit) on
+ * ring vq (set up when the bursts run, not necessarily now) with counters
+ * in *stats; max_size bounds the ring's size. -EINVAL, -ENOMEM. */
+int vnet_dp_queue_setup(struct vnet_dp_queue *q, struct vq *vq,
+			struct vnet_queue_stats *stats, uint16_t index,
+			uint16_t max_size, struct vnet_steer *steer,
+			const struct vnet_mbuf_ops *mops,
+			void (*irq)(void *ctx, uint16_t index), void *irq_ctx);
+/* The same for data virtqueue `index` of n: its vq and counters. */
 int vnet_dp_queue_init(struct vnet_dp_queue *q, struct vnet_dev *n,
 		       uint16_t index, struct vnet_steer *steer,
 		       const struct vnet_mbuf_ops *mops,

@@ -2775,6 +2775,75 @@ static void test_generic_features(void **state)
 	free(s);
 }
 
+/* ---- a conf built by hand (a front end that keeps the control plane) ------- */
+
+/* As vhost-user will use it: the conf filled by the transport, queues set
+ * up on bare rings with their own counters; no RX filter (any MAC
+ * passes), receiveq1 usable once marked so. Bad arguments refused. */
+static void test_conf_by_hand(void **state)
+{
+	struct env *e = *state;
+	struct fset *s = calloc(1, sizeof(*s));
+	struct vnet_queue_stats *st = aligned_alloc(64, 2 * sizeof(*st));
+	struct vnet_dp_queue rq, tq;
+	struct vnet_mbuf_ops mops = { mb_alloc, mb_free, &e->pool };
+	struct rte_mbuf *pk[VNET_DP_BURST_MAX];
+	struct vnet_dp_conf *c;
+	struct flow fl;
+
+	assert_non_null(s);
+	assert_non_null(st);
+	memset(st, 0, 2 * sizeof(*st));
+	assert_null(vnet_dp_conf_alloc(0));
+	assert_int_equal(vnet_dp_queue_setup(&tq, NULL, st, 1, 256, NULL, &mops, NULL, NULL), -EINVAL);
+	assert_int_equal(vnet_dp_queue_setup(&tq, &e->n.vdev.q[1].vq, st, 1, 256, NULL, NULL, NULL, NULL),
+			 -EINVAL); /* transmit without mbufs */
+	dev_create(e, OFFER, 1);
+	drv_up(e, BASIC);
+	c = vnet_dp_conf_alloc(1);
+	assert_non_null(c);
+	c->features = c->rx_features = vdev_features(&e->n.vdev);
+	c->hdr_len = (uint32_t)vnet_hdr_len(c->features);
+	c->link_up = true;
+	assert_int_equal(vnet_dp_queue_setup(&rq, &e->n.vdev.q[0].vq, &st[0], 0, e->qsize,
+					     NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(vnet_dp_queue_setup(&tq, &e->n.vdev.q[1].vq, &st[1], 1, e->qsize,
+					     NULL, &mops, NULL, NULL), 0);
+	/* Receive: nothing usable yet, then receiveq1 marked usable. */
+	memset(s, 0, sizeof(*s));
+	flow_of(e, &fl, 4, 17);
+	fset_add(e, s, OTHER, &fl, -1, 100);
+	fset_add(e, s, OWN, &fl, -1, 200);
+	struct vnet_rx_meta meta[2];
+	for (unsigned k = 0; k < 2; k++)
+		pk[k] = mb_from(&e->pool, s->f[k], s->len[k]);
+	vnet_dp_rx_classify(c, NULL, pk, 2, meta);
+	assert_int_equal(meta[0].drop, 1 + VNET_DROP_QUEUE_OFF);
+	c->rxq_ok[0] = 1;
+	vnet_dp_rx_classify(c, NULL, pk, 2, meta);
+	assert_int_equal(meta[0].drop, 0);
+	assert_int_equal(meta[1].drop, 0);
+	assert_int_equal(vnet_dp_rx_burst(&rq, c, pk, meta, 2), 2);
+	for (unsigned k = 0; k < 2; k++) {
+		mb_free(&e->pool, pk[k]);
+		expect_set(e, 0, s, k);
+	}
+	assert_int_equal(st[0].packets, 2);
+	/* Transmit through the same conf. */
+	tx_frame(e, 0, NULL, s->f[1], s->len[1]);
+	assert_int_equal(vnet_dp_tx_burst(&tq, c, pk, VNET_DP_BURST_MAX), 1);
+	assert_int_equal(mb_bytes(pk[0], e->got), s->len[1]);
+	assert_memory_equal(e->got, s->f[1], s->len[1]);
+	mb_free(&e->pool, pk[0]);
+	assert_int_equal(st[1].packets, 1);
+	assert_true(sim_net_tx_reclaim(&e->tx[0]) == 1);
+	vnet_dp_queue_fini(&rq);
+	vnet_dp_queue_fini(&tq);
+	vnet_dp_conf_free(c);
+	free(st);
+	free(s);
+}
+
 /* ---- receive buffers of many descriptors, a pool running low ---------------- */
 
 /* Receive buffers posted as many descriptors through indirect tables (as
@@ -2899,6 +2968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irq_suppression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generic_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conf_by_hand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_many_descriptor_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_pool_low, setup, teardown),
 	};
