@@ -34,11 +34,13 @@ REL_CFLAGS  := $(BASE_CFLAGS) -O2
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CFLAGS  := $(BASE_CFLAGS) -O1 $(SAN_FLAGS) -DVIRTNET_TESTING
 LIBS        := $(DPDK_LIBS) $(JSON_LIBS) -lpthread
+# Unit tests stand a DPDK ring port in for a representor.
+TEST_LIBS   := -lrte_net_ring
 
 # Library sources shared by every program and test.
 LIB_SRCS := hal/log.c \
             emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c emu/vnet_dp.c \
-            firmware/board.c \
+            firmware/board.c firmware/dp.c \
             sim/hostmem.c sim/drv_vq.c sim/drv_net.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -109,7 +111,7 @@ $(BUILD)/san/%.o: %.c
 $(BUILD)/test/%: $(BUILD)/san/tests/unit/%.o $(SAN_OBJS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) $^ -o $@ $(CMOCKA_LIBS) $(LIBS) $(TEST_LIBS)
 
 # --- libFuzzer targets (always clang) --------------------------------------
 FUZZ_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined \

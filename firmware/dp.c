@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtnetd's datapath lcores: devices' virtqueues <-> representor ports.
+ * See dp.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_gso.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dp.h"
+#include "hal_log.h"
+
+#define COMP "dp"
+
+#define BURST        32
+#define MAX_DEVS     64            /* per lcore */
+#define IDLE_LOOPS   2048          /* empty loops before an lcore sleeps */
+#define SLEEP_MS_MAX 100           /* a sleep's bound (ports with RX interrupts) */
+#define SLEEP_MS_NOINTR 1          /* ... and when a port has none */
+#define CMD_WAIT_NS  (2ull * 1000 * 1000 * 1000) /* the bounded handshake */
+#define GSO_MAX_OUT  (VNET_GSO_MAX_SEGS + 1)
+
+enum cmd_op { CMD_ATTACH, CMD_DETACH, CMD_QRUN, CMD_STOP };
+
+struct cmd {
+	enum cmd_op op;
+	struct dp_dev *d;
+	uint16_t q;
+	bool run;
+	int done; /* set (release) by the lcore when acted on */
+};
+
+struct lcore {
+	unsigned idx;         /* dp lcore index: RCU thread id, representor TX queue */
+	unsigned lcore_id;
+	struct rte_ring *cmds;
+	int cmd_efd;
+	int epfd;
+	struct dp_dev *dev[MAX_DEVS];
+	unsigned ndev;
+	bool stop;
+	struct rte_gso_ctx gso;
+	struct rte_mbuf *gso_out[GSO_MAX_OUT];
+	/* counters */
+	uint64_t loops, sleeps;
+} __rte_cache_aligned;
+
+static struct {
+	struct dp_cfg cfg;
+	struct lcore lc[DP_MAX_LCORES];
+	unsigned n;
+	bool running;
+} g;
+
+/* ---- interrupts to the driver -------------------------------------------- */
+void dp_irq(void *ctx, uint16_t index)
+{
+	struct dp_dev *d = ctx;
+	int fd = index < DP_MAX_QUEUES ? __atomic_load_n(&d->call_fd[index], __ATOMIC_ACQUIRE) : -1;
+	uint64_t one = 1;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: queue %u: call fd: %s", d->name,
+			   index, strerror(errno));
+}
+
+void dp_set_call_fd(struct dp_dev *d, uint16_t q, int fd)
+{
+	if (q >= DP_MAX_QUEUES)
+		return;
+	__atomic_store_n(&d->call_fd[q], fd, __ATOMIC_RELEASE);
+	/* The old fd may be closed once no lcore can still be writing it. */
+	if (g.running && g.cfg.qsbr)
+		rte_rcu_qsbr_synchronize(g.cfg.qsbr, RTE_QSBR_THRID_INVALID);
+}
+
+/* ---- transmit: what the port cannot do, in software ------------------------ */
+
+/* Checksums the port was asked for and cannot do. false: drop m. */
+static bool sw_csum(struct dp_dev *d, struct rte_mbuf *m)
+{
+	uint64_t ol = m->ol_flags;
+	unsigned todo = 0;
+
+	if ((ol & RTE_MBUF_F_TX_IP_CKSUM) &&
+	    !(d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM))
+		todo |= VNET_RX_IP_CSUM;
+	if (((ol & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM &&
+	     !(d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)) ||
+	    ((ol & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM &&
+	     !(d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)))
+		todo |= VNET_RX_CSUM;
+	if (!todo)
+		return true;
+	d->sw_csum++;
+	/* vnet_rx_fixup completes a checksum from the packet's own headers
+	 * (the pseudo-header recomputed, so a GSO segment's is right). */
+	if (vnet_rx_fixup(m, todo))
+		return false;
+	m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK |
+			 RTE_MBUF_F_RX_L4_CKSUM_MASK);
+	return true;
+}
+
+/* Segment what the port cannot, then fix checksums; returns packets in
+ * out[] (cap entries), drops (counted on queue q) what cannot be sent. */
+static unsigned tx_prepare(struct lcore *lc, struct dp_dev *d, uint16_t q,
+			   struct rte_mbuf **pkts, unsigned n,
+			   struct rte_mbuf **out, unsigned cap)
+{
+	struct vnet_queue_stats *st = d->q[q].stats;
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint64_t seg = m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);
+		bool can = seg == RTE_MBUF_F_TX_TCP_SEG
+				   ? d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO
+				   : d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_TSO;
+
+		if (seg && !can) {
+			int got;
+
+			lc->gso.gso_size = (uint16_t)(m->tso_segsz + m->l2_len +
+						      m->l3_len + m->l4_len);
+			got = rte_gso_segment(m, &lc->gso, lc->gso_out, GSO_MAX_OUT);
+			if (got == 0) {
+				/* One segment's worth: a plain packet. */
+				m->ol_flags &= ~(RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);
+				goto plain;
+			}
+			if (got < 0 || (unsigned)got > cap - k) {
+				for (int j = 0; j < got; j++)
+					rte_pktmbuf_free(lc->gso_out[j]);
+				rte_pktmbuf_free(m);
+				st->drops[got == -EINVAL ? VNET_DROP_MALFORMED :
+					  got < 0 ? VNET_DROP_NO_BUFFER : VNET_DROP_PORT]++;
+				continue;
+			}
+			/* The segments hold references to m's data. */
+			rte_pktmbuf_free(m);
+			d->sw_gso++;
+			for (int j = 0; j < got; j++) {
+				if (sw_csum(d, lc->gso_out[j])) {
+					out[k++] = lc->gso_out[j];
+				} else {
+					rte_pktmbuf_free(lc->gso_out[j]);
+					st->drops[VNET_DROP_MALFORMED]++;
+				}
+			}
+			continue;
+		}
+plain:
+		if (k == cap || !sw_csum(d, m)) {
+			rte_pktmbuf_free(m);
+			st->drops[k == cap ? VNET_DROP_PORT : VNET_DROP_MALFORMED]++;
+			continue;
+		}
+		out[k++] = m;
+	}
+	return k;
+}
+
+/* ---- one device, one pass ----------------------------------------------------- */
+static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
+{
+	const struct vnet_dp_conf *c = dp_dev_conf(d);
+	struct rte_mbuf *pkts[BURST], *out[GSO_MAX_OUT];
+	unsigned work = 0;
+
+	if (!c)
+		return 0;
+	/* Transmit queues -> representor. */
+	for (uint16_t q = 1; q < d->nq; q += 2) {
+		if (!d->run[q])
+			continue;
+		unsigned n = vnet_dp_tx_burst(&d->q[q], c, pkts, BURST);
+		if (!n)
+			continue;
+		work += n;
+		n = tx_prepare(lc, d, q, pkts, n, out, GSO_MAX_OUT);
+		unsigned sent = 0;
+		/* A full port: count and drop, never spin. */
+		while (sent < n) {
+			uint16_t s = rte_eth_tx_burst(d->rep_port, (uint16_t)lc->idx,
+						      out + sent, (uint16_t)(n - sent));
+			if (!s)
+				break;
+			sent += s;
+		}
+		d->rep_tx += sent;
+		if (sent < n) {
+			d->q[q].stats->drops[VNET_DROP_PORT] += n - sent;
+			rte_pktmbuf_free_bulk(out + sent, n - sent);
+		}
+	}
+
+	/* Representor -> receive queues. */
+	uint16_t n = rte_eth_rx_burst(d->rep_port, d->rep_rxq, pkts, BURST);
+	if (n) {
+		struct vnet_rx_meta meta[BURST], sm[BURST];
+		struct rte_mbuf *sel[BURST];
+
+		work += n;
+		d->rep_rx += n;
+		vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
+		for (uint16_t q = 0; q < d->nq; q += 2) {
+			unsigned k = 0;
+
+			for (unsigned i = 0; i < n; i++) {
+				if (meta[i].queue * 2u != q)
+					continue;
+				sel[k] = pkts[i];
+				sm[k++] = meta[i];
+			}
+			if (!k)
+				continue;
+			if (d->run[q])
+				vnet_dp_rx_burst(&d->q[q], c, sel, sm, k);
+			else
+				d->q[q].stats->drops[VNET_DROP_QUEUE_OFF] += k;
+		}
+		/* Delivered or not, the mbufs are ours to free (a queue index
+		 * beyond the device, a conf bug, would just not be delivered). */
+		rte_pktmbuf_free_bulk(pkts, n);
+	}
+
+	for (uint16_t q = 0; q < d->nq; q++)
+		if (d->run[q])
+			vnet_dp_coal_tick(&d->q[q], c, now_us);
+	return work;
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+static void cmd_done(struct cmd *c)
+{
+	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+}
+
+static void dev_remove(struct lcore *lc, struct dp_dev *d)
+{
+	for (unsigned i = 0; i < lc->ndev; i++) {
+		if (lc->dev[i] != d)
+			continue;
+		lc->dev[i] = lc->dev[--lc->ndev];
+		return;
+	}
+}
+
+static unsigned do_cmds(struct lcore *lc)
+{
+	void *p;
+	unsigned n = 0;
+
+	while (rte_ring_sc_dequeue(lc->cmds, &p) == 0) {
+		struct cmd *c = p;
+
+		n++;
+		switch (c->op) {
+		case CMD_ATTACH:
+			if (lc->ndev < MAX_DEVS)
+				lc->dev[lc->ndev++] = c->d;
+			break;
+		case CMD_DETACH:
+			dev_remove(lc, c->d);
+			break;
+		case CMD_QRUN:
+			c->d->run[c->q] = c->run;
+			if (!c->run)
+				vnet_dp_queue_reset(&c->d->q[c->q]);
+			break;
+		case CMD_STOP:
+			lc->stop = true;
+			break;
+		}
+		cmd_done(c);
+	}
+	return n;
+}
+
+/* Post c to lc and wait for it (bounded). On a timeout the command is
+ * left to the lcore (leaked, never freed under it). */
+static int post(struct lcore *lc, struct cmd *proto)
+{
+	struct cmd *c = malloc(sizeof(*c));
+	uint64_t one = 1;
+	struct timespec t0, now, nap = { 0, 20000 };
+
+	if (!c)
+		return -ENOMEM;
+	*c = *proto;
+	c->done = 0;
+	if (rte_ring_mp_enqueue(lc->cmds, c)) {
+		free(c);
+		return -ENOSPC;
+	}
+	if (write(lc->cmd_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "lcore %u: wake: %s", lc->idx, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)(now.tv_sec - t0.tv_sec) * 1000000000ull + now.tv_nsec -
+		    t0.tv_nsec > CMD_WAIT_NS) {
+			HAL_LOG(HAL_LOG_ERR, COMP, "lcore %u did not answer a command in 2 s",
+				lc->idx);
+			return -ETIMEDOUT;
+		}
+	}
+	free(c);
+	return 0;
+}
+
+/* ---- adaptive polling ------------------------------------------------------ */
+
+/* Re-arm what wakes us; false when work arrived meanwhile (do not sleep). */
+static bool arm(struct lcore *lc, bool *bounded)
+{
+	bool quiet = true;
+
+	*bounded = false;
+	for (unsigned i = 0; i < lc->ndev; i++) {
+		struct dp_dev *d = lc->dev[i];
+
+		for (uint16_t q = 1; q < d->nq; q += 2)
+			if (d->run[q] && vq_notify_enable(d->q[q].vq))
+				quiet = false;
+		if (!d->rep_rx_intr ||
+		    rte_eth_dev_rx_intr_enable(d->rep_port, d->rep_rxq) < 0)
+			*bounded = true; /* no RX interrupt: wake up to poll */
+		for (uint16_t q = 0; q < d->nq; q++)
+			if (d->run[q] && d->q[q].irq_owed)
+				*bounded = true; /* a coalesced interrupt's clock runs */
+	}
+	return quiet;
+}
+
+static void disarm(struct lcore *lc)
+{
+	for (unsigned i = 0; i < lc->ndev; i++) {
+		struct dp_dev *d = lc->dev[i];
+
+		for (uint16_t q = 1; q < d->nq; q += 2)
+			if (d->run[q])
+				vq_notify_disable(d->q[q].vq);
+		if (d->rep_rx_intr)
+			rte_eth_dev_rx_intr_disable(d->rep_port, d->rep_rxq);
+	}
+}
+
+/* Register every fd that can wake us (rebuilt per sleep: cheap, and the
+ * set changes with the devices and queues). */
+static void sleep_once(struct lcore *lc)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out[16];
+	bool bounded;
+	int efd = epoll_create1(EPOLL_CLOEXEC), rc;
+	uint64_t v;
+
+	if (efd < 0)
+		return;
+	ev.data.fd = lc->cmd_efd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, lc->cmd_efd, &ev);
+	for (unsigned i = 0; i < lc->ndev; i++) {
+		struct dp_dev *d = lc->dev[i];
+		int ifd = d->rep_rx_intr ?
+			  rte_eth_dev_rx_intr_ctl_q_get_fd(d->rep_port, d->rep_rxq) : -1;
+
+		for (uint16_t q = 1; q < d->nq; q += 2) {
+			if (!d->run[q] || d->kick_fd[q] < 0)
+				continue;
+			ev.data.fd = d->kick_fd[q];
+			epoll_ctl(efd, EPOLL_CTL_ADD, d->kick_fd[q], &ev);
+		}
+		if (ifd >= 0) {
+			ev.data.fd = ifd;
+			epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
+		}
+	}
+	if (arm(lc, &bounded)) {
+		__atomic_store_n(&lc->sleeps, lc->sleeps + 1, __ATOMIC_RELAXED);
+		/* Asleep, this lcore holds no reference: control-thread
+		 * grace periods need not wait for it. */
+		rte_rcu_qsbr_thread_offline(g.cfg.qsbr, lc->idx);
+		rc = epoll_wait(efd, out, 16, bounded ? SLEEP_MS_NOINTR : SLEEP_MS_MAX);
+		rte_rcu_qsbr_thread_online(g.cfg.qsbr, lc->idx);
+		/* Consume what woke us: kicks and the command eventfd. */
+		for (int i = 0; i < rc; i++)
+			if (read(out[i].data.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+		for (unsigned i = 0; i < lc->ndev; i++) {
+			struct dp_dev *d = lc->dev[i];
+			for (int k = 0; k < rc; k++)
+				for (uint16_t q = 1; q < d->nq; q += 2)
+					if (d->run[q] && out[k].data.fd == d->kick_fd[q])
+						vnet_dp_kicked(&d->q[q]);
+		}
+	}
+	disarm(lc);
+	close(efd);
+}
+
+static uint64_t now_us(void)
+{
+	static __thread uint64_t per_us;
+
+	if (!per_us)
+		per_us = rte_get_timer_hz() / 1000000 ? rte_get_timer_hz() / 1000000 : 1;
+	return rte_get_timer_cycles() / per_us;
+}
+
+static int lcore_main(void *arg)
+{
+	struct lcore *lc = arg;
+	unsigned idle = 0;
+
+	rte_rcu_qsbr_thread_register(g.cfg.qsbr, lc->idx);
+	rte_rcu_qsbr_thread_online(g.cfg.qsbr, lc->idx);
+	while (!lc->stop) {
+		unsigned work;
+		uint64_t t = now_us();
+
+		rte_rcu_qsbr_quiescent(g.cfg.qsbr, lc->idx);
+		work = do_cmds(lc);
+		for (unsigned i = 0; i < lc->ndev; i++)
+			work += dev_poll(lc, lc->dev[i], t);
+		__atomic_store_n(&lc->loops, lc->loops + 1, __ATOMIC_RELAXED);
+		if (work) {
+			idle = 0;
+		} else if (!g.cfg.poll && ++idle >= IDLE_LOOPS) {
+			sleep_once(lc);
+			idle = 0;
+		}
+	}
+	rte_rcu_qsbr_thread_offline(g.cfg.qsbr, lc->idx);
+	rte_rcu_qsbr_thread_unregister(g.cfg.qsbr, lc->idx);
+	return 0;
+}
+
+/* ---- control thread ------------------------------------------------------------- */
+int dp_start(const struct dp_cfg *cfg)
+{
+	unsigned lcore_id, i = 0;
+	char name[32];
+
+	if (g.running || !cfg || !cfg->n_lcores || cfg->n_lcores > DP_MAX_LCORES ||
+	    !cfg->mp || !cfg->qsbr)
+		return -EINVAL;
+	memset(&g, 0, sizeof(g));
+	g.cfg = *cfg;
+	RTE_LCORE_FOREACH_WORKER(lcore_id) {
+		struct lcore *lc = &g.lc[i];
+
+		if (i == cfg->n_lcores)
+			break;
+		lc->idx = i;
+		lc->lcore_id = lcore_id;
+		snprintf(name, sizeof(name), "dp_cmd_%u", i);
+		lc->cmds = rte_ring_create(name, 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		lc->cmd_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		lc->gso.direct_pool = cfg->mp;
+		lc->gso.indirect_pool = cfg->mp;
+		lc->gso.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_UDP_TSO;
+		lc->gso.flag = 0;
+		if (!lc->cmds || lc->cmd_efd < 0)
+			goto fail;
+		i++;
+	}
+	if (i < cfg->n_lcores) {
+		HAL_LOG(HAL_LOG_ERR, COMP, "%u datapath lcores asked for, EAL has %u workers",
+			cfg->n_lcores, i);
+		goto fail;
+	}
+	g.n = i;
+	g.running = true;
+	for (i = 0; i < g.n; i++)
+		if (rte_eal_remote_launch(lcore_main, &g.lc[i], g.lc[i].lcore_id)) {
+			HAL_LOG(HAL_LOG_ERR, COMP, "cannot launch lcore %u", g.lc[i].lcore_id);
+			g.n = i;
+			dp_stop();
+			return -EBUSY;
+		}
+	return 0;
+fail:
+	for (unsigned k = 0; k <= i && k < DP_MAX_LCORES; k++) {
+		rte_ring_free(g.lc[k].cmds);
+		if (g.lc[k].cmd_efd > 0)
+			close(g.lc[k].cmd_efd);
+	}
+	memset(&g, 0, sizeof(g));
+	return -ENOMEM;
+}
+
+void dp_stop(void)
+{
+	struct cmd c = { .op = CMD_STOP };
+
+	if (!g.running)
+		return;
+	for (unsigned i = 0; i < g.n; i++)
+		post(&g.lc[i], &c);
+	for (unsigned i = 0; i < g.n; i++) {
+		rte_eal_wait_lcore(g.lc[i].lcore_id);
+		rte_ring_free(g.lc[i].cmds);
+		close(g.lc[i].cmd_efd);
+	}
+	memset(&g, 0, sizeof(g));
+}
+
+int dp_dev_attach(struct dp_dev *d, unsigned lcore)
+{
+	struct cmd c = { .op = CMD_ATTACH, .d = d };
+
+	if (!g.running || lcore >= g.n || d->nq > DP_MAX_QUEUES || d->nq % 2)
+		return -EINVAL;
+	for (uint16_t q = 0; q < d->nq; q++)
+		d->run[q] = false;
+	d->lcore = lcore;
+	return post(&g.lc[lcore], &c);
+}
+
+int dp_dev_detach(struct dp_dev *d)
+{
+	struct cmd c = { .op = CMD_DETACH, .d = d };
+
+	if (!g.running || d->lcore >= g.n)
+		return -EINVAL;
+	return post(&g.lc[d->lcore], &c);
+}
+
+int dp_queue_run(struct dp_dev *d, uint16_t q, bool run)
+{
+	struct cmd c = { .op = CMD_QRUN, .d = d, .q = q, .run = run };
+
+	if (!g.running || d->lcore >= g.n || q >= d->nq)
+		return -EINVAL;
+	return post(&g.lc[d->lcore], &c);
+}
+
+void dp_dev_publish(struct dp_dev *d, struct vnet_dp_conf *c)
+{
+	struct vnet_dp_conf *old = __atomic_exchange_n(&d->conf, c, __ATOMIC_ACQ_REL);
+
+	if (old) {
+		if (g.running)
+			rte_rcu_qsbr_synchronize(g.cfg.qsbr, RTE_QSBR_THRID_INVALID);
+		vnet_dp_conf_free(old);
+	}
+}
+
+void dp_lcore_stats(unsigned idx, uint64_t *loops, uint64_t *sleeps)
+{
+	const struct lcore *lc = idx < g.n ? &g.lc[idx] : NULL;
+
+	*loops = lc ? __atomic_load_n(&lc->loops, __ATOMIC_RELAXED) : 0;
+	*sleeps = lc ? __atomic_load_n(&lc->sleeps, __ATOMIC_RELAXED) : 0;
+}
