@@ -175,6 +175,40 @@ plain:
 }
 
 /* ---- one device, one pass ----------------------------------------------------- */
+/* One burst from representor RX queue rq into the device's receive
+ * queues; returns the packets taken from the port. */
+static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t rq)
+{
+	struct rte_mbuf *pkts[BURST], *sel[BURST];
+	struct vnet_rx_meta meta[BURST], sm[BURST];
+	uint16_t n = rte_eth_rx_burst(d->rep_port, rq, pkts, BURST);
+
+	if (!n)
+		return 0;
+	d->rep_rx += n;
+	vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
+	for (uint16_t q = 0; q < d->nq; q += 2) {
+		unsigned k = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			if (meta[i].queue * 2u != q)
+				continue;
+			sel[k] = pkts[i];
+			sm[k++] = meta[i];
+		}
+		if (!k)
+			continue;
+		if (d->run[q])
+			vnet_dp_rx_burst(&d->q[q], c, sel, sm, k);
+		else
+			d->q[q].stats->drops[VNET_DROP_QUEUE_OFF] += k;
+	}
+	/* Delivered or not, the mbufs are ours to free (a queue index beyond
+	 * the device, a conf bug, would just not be delivered). */
+	rte_pktmbuf_free_bulk(pkts, n);
+	return n;
+}
+
 static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 {
 	const struct vnet_dp_conf *c = dp_dev_conf(d);
@@ -209,34 +243,8 @@ static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 	}
 
 	/* Representor -> receive queues. */
-	uint16_t n = rte_eth_rx_burst(d->rep_port, d->rep_rxq, pkts, BURST);
-	if (n) {
-		struct vnet_rx_meta meta[BURST], sm[BURST];
-		struct rte_mbuf *sel[BURST];
-
-		work += n;
-		d->rep_rx += n;
-		vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
-		for (uint16_t q = 0; q < d->nq; q += 2) {
-			unsigned k = 0;
-
-			for (unsigned i = 0; i < n; i++) {
-				if (meta[i].queue * 2u != q)
-					continue;
-				sel[k] = pkts[i];
-				sm[k++] = meta[i];
-			}
-			if (!k)
-				continue;
-			if (d->run[q])
-				vnet_dp_rx_burst(&d->q[q], c, sel, sm, k);
-			else
-				d->q[q].stats->drops[VNET_DROP_QUEUE_OFF] += k;
-		}
-		/* Delivered or not, the mbufs are ours to free (a queue index
-		 * beyond the device, a conf bug, would just not be delivered). */
-		rte_pktmbuf_free_bulk(pkts, n);
-	}
+	for (uint16_t rq = 0; rq < d->rep_nrxq; rq++)
+		work += rep_rx(d, c, rq);
 
 	for (uint16_t q = 0; q < d->nq; q++)
 		if (d->run[q])
@@ -338,9 +346,10 @@ static bool arm(struct lcore *lc, bool *bounded)
 		for (uint16_t q = 1; q < d->nq; q += 2)
 			if (d->run[q] && vq_notify_enable(d->q[q].vq))
 				quiet = false;
-		if (!d->rep_rx_intr ||
-		    rte_eth_dev_rx_intr_enable(d->rep_port, d->rep_rxq) < 0)
-			*bounded = true; /* no RX interrupt: wake up to poll */
+		for (uint16_t rq = 0; rq < d->rep_nrxq; rq++)
+			if (!d->rep_rx_intr ||
+			    rte_eth_dev_rx_intr_enable(d->rep_port, rq) < 0)
+				*bounded = true; /* no RX interrupt: wake up to poll */
 		for (uint16_t q = 0; q < d->nq; q++)
 			if (d->run[q] && d->q[q].irq_owed)
 				*bounded = true; /* a coalesced interrupt's clock runs */
@@ -356,8 +365,8 @@ static void disarm(struct lcore *lc)
 		for (uint16_t q = 1; q < d->nq; q += 2)
 			if (d->run[q])
 				vq_notify_disable(d->q[q].vq);
-		if (d->rep_rx_intr)
-			rte_eth_dev_rx_intr_disable(d->rep_port, d->rep_rxq);
+		for (uint16_t rq = 0; d->rep_rx_intr && rq < d->rep_nrxq; rq++)
+			rte_eth_dev_rx_intr_disable(d->rep_port, rq);
 	}
 }
 
@@ -376,8 +385,6 @@ static void sleep_once(struct lcore *lc)
 	epoll_ctl(efd, EPOLL_CTL_ADD, lc->cmd_efd, &ev);
 	for (unsigned i = 0; i < lc->ndev; i++) {
 		struct dp_dev *d = lc->dev[i];
-		int ifd = d->rep_rx_intr ?
-			  rte_eth_dev_rx_intr_ctl_q_get_fd(d->rep_port, d->rep_rxq) : -1;
 
 		for (uint16_t q = 1; q < d->nq; q += 2) {
 			if (!d->run[q] || d->kick_fd[q] < 0)
@@ -385,7 +392,10 @@ static void sleep_once(struct lcore *lc)
 			ev.data.fd = d->kick_fd[q];
 			epoll_ctl(efd, EPOLL_CTL_ADD, d->kick_fd[q], &ev);
 		}
-		if (ifd >= 0) {
+		for (uint16_t rq = 0; d->rep_rx_intr && rq < d->rep_nrxq; rq++) {
+			int ifd = rte_eth_dev_rx_intr_ctl_q_get_fd(d->rep_port, rq);
+			if (ifd < 0)
+				continue;
 			ev.data.fd = ifd;
 			epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
 		}
@@ -524,7 +534,8 @@ int dp_dev_attach(struct dp_dev *d, unsigned lcore)
 {
 	struct cmd c = { .op = CMD_ATTACH, .d = d };
 
-	if (!g.running || lcore >= g.n || d->nq > DP_MAX_QUEUES || d->nq % 2)
+	if (!g.running || lcore >= g.n || d->nq > DP_MAX_QUEUES || d->nq % 2 ||
+	    !d->rep_nrxq)
 		return -EINVAL;
 	for (uint16_t q = 0; q < d->nq; q++)
 		d->run[q] = false;

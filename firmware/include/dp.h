@@ -45,7 +45,7 @@ struct rte_rcu_qsbr;
 struct dp_dev {
 	char name[32];
 	uint16_t rep_port;     /* representor ethdev port, configured and started */
-	uint16_t rep_rxq;      /* its RX queue this device reads */
+	uint16_t rep_nrxq;     /* its RX queues, all read by the owning lcore */
 	uint64_t rep_tx_offloads; /* RTE_ETH_TX_OFFLOAD_* enabled on the port:
 				   * what it lacks is done in software */
 	bool rep_rx_intr;      /* the port was configured with RX interrupts

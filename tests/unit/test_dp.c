@@ -232,6 +232,7 @@ static int setup(void **state)
 	/* The datapath's view of the device. */
 	snprintf(e->dd.name, sizeof(e->dd.name), "dp0");
 	e->dd.rep_port = (uint16_t)e->port;
+	e->dd.rep_nrxq = 1;
 	e->dd.nq = 2;
 	e->dd.q = e->q;
 	for (unsigned i = 0; i < DP_MAX_QUEUES; i++)

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hal_eswitch — representor ports: the eSwitch side of each emulated
+ * function, where its packets leave and arrive (DESIGN.md, hal/eswitch).
+ *
+ * The sim backend makes each representor a DPDK net_tap port whose Linux
+ * interface carries the board's representor name (pf0, pf0vf3, ...) in the
+ * network namespace virtnetd runs in; the sim topology bridges those
+ * interfaces to the wire. On BlueField the backend is the mlx5 SF
+ * representor (not built here).
+ *
+ * A port is configured with one TX queue per datapath lcore (each lcore
+ * sends on its own) and as many RX queues (a tap port pairs them; the
+ * kernel spreads frames over them by flow, so the lcore that owns the
+ * device reads them all), every TX offload the port has among IPv4/TCP/UDP
+ * checksum and TCP TSO enabled (what it lacks the datapath does in
+ * software), RX interrupts when the port supports them (an idle lcore
+ * sleeps on them), then started with its link up.
+ *
+ * Control thread only; EAL must be initialised.
+ */
+#ifndef VIRTNET_HAL_ESWITCH_H
+#define VIRTNET_HAL_ESWITCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rte_mempool;
+
+#define HAL_REP_IFNAMSIZ 16
+
+struct hal_rep {
+	uint16_t port;                  /* DPDK port id */
+	char ifname[HAL_REP_IFNAMSIZ];  /* the Linux interface */
+	char vdev[32];                  /* the DPDK device name */
+	uint16_t nq;                    /* RX queues = TX queues */
+	uint64_t tx_offloads;           /* RTE_ETH_TX_OFFLOAD_* enabled */
+	bool rx_intr;                   /* RX interrupts configured */
+};
+
+struct hal_rep_cfg {
+	unsigned n_txq;            /* datapath lcores: TX (and RX) queues */
+	struct rte_mempool *mp;    /* RX buffers */
+	uint16_t rx_desc, tx_desc; /* 0: 1024 */
+};
+
+/* Create and start the representor `ifname` (1..15 characters of
+ * [A-Za-z0-9_.-]). 0, or -errno with a reason in err. */
+int hal_rep_create(const char *ifname, const struct hal_rep_cfg *c,
+		   struct hal_rep *out, char *err, size_t errlen);
+/* Stop, close and remove it (its interface disappears). */
+void hal_rep_destroy(struct hal_rep *r);
+
+#endif /* VIRTNET_HAL_ESWITCH_H */
