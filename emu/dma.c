@@ -144,7 +144,10 @@ int dma_map(struct dma_space *s, uint64_t iova, uint64_t len, void *va,
 	t->r[pos] = (struct dma_region){
 		.iova = iova, .len = len, .va = va, .prot = prot,
 	};
-	if (t->log_shift && region_log_alloc(&t->r[pos], t->log_shift)) {
+	t->log_shared = cur->log_shared;
+	t->log_shared_pages = cur->log_shared_pages;
+	if (t->log_shift && !t->log_shared &&
+	    region_log_alloc(&t->r[pos], t->log_shift)) {
 		free(t);
 		rc = -ENOMEM;
 		goto out;
@@ -176,6 +179,8 @@ int dma_unmap(struct dma_space *s, uint64_t iova, uint64_t len)
 	}
 	t->n = cur->n - 1;
 	t->log_shift = cur->log_shift;
+	t->log_shared = cur->log_shared;
+	t->log_shared_pages = cur->log_shared_pages;
 	memcpy(t->r, cur->r, (size_t)i * sizeof(t->r[0]));
 	memcpy(&t->r[i], &cur->r[i + 1], (cur->n - (uint32_t)i - 1) * sizeof(t->r[0]));
 	drop = cur->r[i].dirty;
@@ -203,7 +208,7 @@ int dma_log_start(struct dma_space *s, uint64_t page_size)
 	pthread_mutex_lock(&s->lock);
 	cur = s->tbl;
 	if (cur->log_shift) {
-		rc = cur->log_shift == shift ? 0 : -EBUSY;
+		rc = cur->log_shift == shift && !cur->log_shared ? 0 : -EBUSY;
 		goto out;
 	}
 	t = table_alloc(cur->n);
@@ -228,6 +233,41 @@ out:
 	return rc;
 }
 
+int dma_log_start_shared(struct dma_space *s, void *bitmap,
+			 uint64_t bitmap_bytes)
+{
+	const struct dma_table *cur;
+	struct dma_table *t;
+	int rc = 0;
+
+	/* Pages are counted in 64 bits: at most 2^61 bytes of bitmap. */
+	if (!bitmap || bitmap_bytes == 0 || bitmap_bytes > (UINT64_MAX >> 3))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	cur = s->tbl;
+	if (cur->log_shift && !cur->log_shared) {
+		rc = -EBUSY;
+		goto out;
+	}
+	t = table_alloc(cur->n);
+	if (!t) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* The regions keep dirty == NULL: in shared mode nothing is
+	 * per region. */
+	memcpy(t, cur, table_bytes(cur->n));
+	t->log_shift = 12;
+	t->log_shared = bitmap;
+	t->log_shared_pages = bitmap_bytes * 8;
+	/* Returns after the grace period: no reader marks the previous
+	 * bitmap any more. */
+	publish(s, t, NULL, 0);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 int dma_log_stop(struct dma_space *s)
 {
 	const struct dma_table *cur;
@@ -246,6 +286,8 @@ int dma_log_stop(struct dma_space *s)
 	}
 	memcpy(t, cur, table_bytes(cur->n));
 	t->log_shift = 0;
+	t->log_shared = NULL;
+	t->log_shared_pages = 0;
 	for (uint32_t i = 0; i < t->n; i++) {
 		drop[i] = t->r[i].dirty;
 		t->r[i].dirty = NULL;
@@ -271,6 +313,19 @@ void dma_mark_dirty_slow(const struct dma_table *t, uint64_t iova,
 	uint64_t last = iova + len - 1;
 	if (last < iova)
 		last = UINT64_MAX;
+	if (t->log_shared) {
+		/* One bit per 4 KiB page from IOVA 0, byte-wise as the
+		 * vhost-user log is defined; pages past the bitmap are not
+		 * marked. Relaxed: the fence above orders the data. */
+		uint64_t end = last >> shift;
+		if (end >= t->log_shared_pages)
+			end = t->log_shared_pages - 1;
+		for (uint64_t p = iova >> shift; p <= end; p++)
+			__atomic_fetch_or(&t->log_shared[p / 8],
+					  (uint8_t)(1u << (p % 8)),
+					  __ATOMIC_RELAXED);
+		return;
+	}
 	for (uint64_t p = iova >> shift; p <= last >> shift; p++) {
 		int i = dma_find(t, p << shift > iova ? p << shift : iova);
 		if (i < 0)
@@ -307,7 +362,7 @@ int dma_log_report(struct dma_space *s, uint64_t iova, uint64_t len,
 	pthread_mutex_lock(&s->lock);
 	t = s->tbl;
 	shift = t->log_shift;
-	if (!shift) {
+	if (!shift || t->log_shared) {
 		rc = -EINVAL;
 		goto out;
 	}

@@ -23,6 +23,14 @@
  * reads and clears the bits of a range atomically with respect to lcores
  * marking them. Code that writes through a dma_ptr() pointer marks with
  * dma_mark_dirty().
+ *
+ * Shared log mode (dma_log_start_shared): instead of private per-region
+ * bitmaps, marks go into one bitmap the caller owns — typically memory a
+ * vhost-user front end shares with SET_LOG_BASE — indexed by IOVA / 4096
+ * from IOVA 0: page p is bit p % 8 of byte p / 8, set with an atomic OR
+ * (the front end reads and clears bits concurrently). Pages beyond the
+ * bitmap are not marked. dma_log_report is not available in this mode
+ * (the owner of the bitmap reads it).
  */
 #ifndef VIRTNET_DMA_H
 #define VIRTNET_DMA_H
@@ -53,6 +61,8 @@ struct dma_table {
 	uint64_t gen;       /* bumps on every publish; never reused */
 	uint32_t n;
 	uint32_t log_shift; /* log2 of the dirty page size; 0 = not logging */
+	uint8_t *log_shared;   /* shared log mode: the bitmap, else NULL */
+	uint64_t log_shared_pages; /* shared log mode: pages the bitmap covers */
 	struct dma_region r[];
 };
 
@@ -68,10 +78,19 @@ int dma_map(struct dma_space *s, uint64_t iova, uint64_t len, void *va,
 	    uint32_t prot);
 int dma_unmap(struct dma_space *s, uint64_t iova, uint64_t len);
 int dma_log_start(struct dma_space *s, uint64_t page_size);
+/* Shared log mode (see above): 4 KiB pages, marks into `bitmap` of
+ * `bitmap_bytes` bytes. -EINVAL for a NULL or empty bitmap, -EBUSY while
+ * private logging is on. Called again while in shared mode it switches to
+ * the new bitmap; like dma_log_stop, it returns once no reader can still
+ * mark the previous one, so the caller may then unmap that. */
+int dma_log_start_shared(struct dma_space *s, void *bitmap,
+			 uint64_t bitmap_bytes);
+/* Stop logging (either mode). Returns once no reader can still mark. */
 int dma_log_stop(struct dma_space *s);
 /* Report and clear dirty pages of [iova, iova+len): bit i of `bitmap`
  * (little-endian uint64 words) stands for page i of the range. The range
- * must be page aligned. Pages outside every region read as clean. */
+ * must be page aligned. Pages outside every region read as clean.
+ * -EINVAL when not logging or in shared log mode. */
 int dma_log_report(struct dma_space *s, uint64_t iova, uint64_t len,
 		   uint64_t *bitmap);
 bool dma_logging(const struct dma_space *s);

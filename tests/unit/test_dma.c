@@ -220,6 +220,65 @@ static void test_dirty_log(void **state)
 	assert_int_equal(dma_log_stop(s), 0);
 }
 
+/* ---- shared log mode (a vhost-user front end's bitmap) ----------------- */
+
+static void test_dirty_log_shared(void **state)
+{
+	struct dma_space *s = *state;
+	uint8_t bm[64] = { 0 }; /* pages 0..511: IOVA up to 2 MiB */
+	uint8_t bm2[8] = { 0 };
+	uint8_t x[8] = { 0 };
+	uint64_t rep[1];
+
+	assert_int_equal(dma_log_start_shared(s, NULL, 8), -EINVAL);
+	assert_int_equal(dma_log_start_shared(s, bm, 0), -EINVAL);
+	assert_int_equal(dma_log_start_shared(s, bm, sizeof(bm)), 0);
+	assert_true(dma_logging(s));
+	/* One bit per 4 KiB page from IOVA 0, byte-wise. */
+	assert_int_equal(dma_write(dma_space_table(s), 0x101000, x, 1), 0);
+	assert_int_equal(bm[0x101 / 8], 1u << (0x101 % 8));
+	/* A write across a|b marks both pages (0x103, 0x104). */
+	assert_int_equal(dma_write(dma_space_table(s), 0x103ffc, x, 8), 0);
+	/* (pages 0x100..0x107 share byte 0x20) */
+	assert_int_equal(bm[0x20], (1u << 1) | (1u << 3) | (1u << 4));
+	/* The front end clears what it read; later writes set it again. */
+	bm[0x101 / 8] = 0;
+	dma_mark_dirty(dma_space_table(s), 0x100000, 1);
+	assert_int_equal(bm[0x100 / 8], 1);
+	/* Not reportable here, not combinable with private logging. */
+	assert_int_equal(dma_log_report(s, 0x100000, 4096, rep), -EINVAL);
+	assert_int_equal(dma_log_start(s, 4096), -EBUSY);
+	/* A region mapped while logging is marked too. */
+	static uint8_t late[8192] __attribute__((aligned(64)));
+	assert_int_equal(dma_map(s, 0x180000, sizeof(late), late, DMA_PROT_WRITE), 0);
+	assert_int_equal(dma_write(dma_space_table(s), 0x181000, x, 1), 0);
+	assert_int_equal(bm[0x181 / 8], 1u << (0x181 % 8));
+	assert_int_equal(dma_unmap(s, 0x180000, sizeof(late)), 0);
+	/* Pages beyond the bitmap are not marked (c is at 0x200000: page
+	 * 512, the bitmap covers 0..511). */
+	memset(bm, 0, sizeof(bm));
+	assert_int_equal(dma_log_start_shared(s, bm2, sizeof(bm2)), 0); /* switch */
+	assert_int_equal(dma_write(dma_space_table(s), 0x100000, x, 1), 0);
+	for (size_t i = 0; i < sizeof(bm); i++)
+		assert_int_equal(bm[i], 0); /* the old bitmap is left alone */
+	for (size_t i = 0; i < sizeof(bm2); i++)
+		assert_int_equal(bm2[i], 0); /* page 0x100 is past bm2 (64 pages) */
+	assert_int_equal(dma_log_start_shared(s, bm, sizeof(bm)), 0);
+	dma_mark_dirty(dma_space_table(s), 0x1ff000, 0x2000); /* pages 511, 512 */
+	assert_int_equal(bm[63], 0x80);
+	/* Stop: nothing is marked any more. */
+	assert_int_equal(dma_log_stop(s), 0);
+	assert_false(dma_logging(s));
+	memset(bm, 0, sizeof(bm));
+	assert_int_equal(dma_write(dma_space_table(s), 0x101000, x, 1), 0);
+	for (size_t i = 0; i < sizeof(bm); i++)
+		assert_int_equal(bm[i], 0);
+	/* Private logging works again afterwards. */
+	assert_int_equal(dma_log_start(s, 4096), 0);
+	assert_int_equal(dma_log_start_shared(s, bm, sizeof(bm)), -EBUSY);
+	assert_int_equal(dma_log_stop(s), 0);
+}
+
 /* ---- publication under a concurrent reader ---------------------------- */
 
 struct rcu_ctx {
@@ -295,6 +354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_write_span, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_log_shared, setup, teardown),
 		cmocka_unit_test(test_rcu_unmap_waits_for_readers),
 	};
 	return cmocka_run_group_tests_name("dma", tests, NULL, NULL);
