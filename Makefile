@@ -3,7 +3,9 @@
 #   make            build virtnetd and the libraries (-Wall -Wextra -Werror)
 #   make CC=clang   the same with clang
 #   make deps       install the Debian packages that are missing
-#   make test       deps + unit tests under ASan/UBSan + a short run of every fuzz target
+#   make test       deps + unit tests under ASan/UBSan + a short run of every fuzz
+#                   target + the integration scripts (root: namespaces, taps)
+#   make integration  only the integration scripts
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 300) each
 #   make bench      ring-engine benchmarks (figures, never pass/fail)
 #   make demo       deps + build + the sim board brought up (see README)
@@ -40,12 +42,13 @@ TEST_LIBS   := -lrte_net_ring
 # Library sources shared by every program and test.
 LIB_SRCS := hal/log.c hal/eswitch_sim.c hal/vhost_user.c \
             emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c emu/vnet_dp.c \
-            firmware/board.c firmware/dp.c \
+            firmware/board.c firmware/config.c firmware/dp.c \
             sim/hostmem.c sim/drv_vq.c sim/drv_net.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 BENCHES := $(patsubst tests/bench/%.c,%,$(wildcard tests/bench/bench_*.c))
+INTEG_TESTS := $(wildcard tests/integration/test_*.sh)
 
 REL_OBJS := $(LIB_SRCS:%.c=$(BUILD)/rel/%.o)
 SAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
@@ -54,7 +57,7 @@ FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/%.o)
 # Keep objects that pattern-rule chains would delete as intermediates.
 .SECONDARY:
 
-.PHONY: all deps test unit fuzz-smoke fuzz bench demo clean check-build
+.PHONY: all deps test unit integration fuzz-smoke fuzz bench demo clean check-build
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/bin/virtnetd
@@ -66,12 +69,15 @@ deps:
 # files) are present.
 test: deps
 	@$(MAKE) --no-print-directory check-build
-	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "$(FUZZ_TARGETS)" $(FUZZ_SMOKE_SECONDS)
+	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "$(FUZZ_TARGETS)" $(FUZZ_SMOKE_SECONDS) "$(INTEG_TESTS)"
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 
 unit: $(UNIT_TESTS:%=$(BUILD)/test/%)
 	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "" 0
+
+integration: all
+	@sh scripts/run-tests.sh $(BUILD) "" "" 0 "$(INTEG_TESTS)"
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@sh scripts/run-tests.sh $(BUILD) "" "$(FUZZ_TARGETS)" $(FUZZ_SECONDS)

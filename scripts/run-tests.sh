@@ -1,16 +1,19 @@
 #!/bin/sh
-# run-tests.sh BUILD "UNIT_TESTS" "FUZZ_TARGETS" FUZZ_SECONDS
+# run-tests.sh BUILD "UNIT_TESTS" "FUZZ_TARGETS" FUZZ_SECONDS ["INTEGRATION"]
 #
-# Runs every cmocka unit test binary (ASan/UBSan builds) and every
-# libFuzzer target for FUZZ_SECONDS each, then prints one closing line:
+# Runs every cmocka unit test binary (ASan/UBSan builds), every libFuzzer
+# target for FUZZ_SECONDS each and every integration script
+# (tests/integration/test_*.sh, given BUILD/bin/virtnetd), then prints one
+# closing line:
 #   tests: N passed, N failed
-# A fuzz target counts as one test; a unit binary that dies without its
-# cmocka summary counts as one failure.
+# A fuzz target and an integration script count as one test each; a unit
+# binary that dies without its cmocka summary counts as one failure.
 set -u
 build=$1
 units=$2
 fuzzers=$3
 secs=$4
+integ=${5:-}
 passed=0
 failed=0
 tmp=$(mktemp -d)
@@ -51,6 +54,18 @@ for f in $fuzzers; do
 	else
 		tail -n 60 "$tmp/fuzz.log"
 		echo "=== $f FAILED (artifacts in $build/fuzz-artifacts/)"
+		failed=$((failed + 1))
+	fi
+done
+
+for s in $integ; do
+	echo "=== integration: $s"
+	if sh "$s" "$build/bin/virtnetd" > "$tmp/integ.log" 2>&1; then
+		grep -c '^ok' "$tmp/integ.log" | sed 's/^/    checks ok: /'
+		passed=$((passed + 1))
+	else
+		cat "$tmp/integ.log"
+		echo "=== $s FAILED"
 		failed=$((failed + 1))
 	fi
 done
