@@ -35,14 +35,14 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -pthread $(WARN) $(MODULE_INCS) \
 REL_CFLAGS  := $(BASE_CFLAGS) -O2
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CFLAGS  := $(BASE_CFLAGS) -O1 $(SAN_FLAGS) -DVIRTNET_TESTING
-LIBS        := $(DPDK_LIBS) -lrte_bus_vdev $(JSON_LIBS) -lpthread
+LIBS        := $(DPDK_LIBS) -lrte_bus_vdev $(JSON_LIBS) $(EV_LIBS) -lpthread
 # Unit tests stand a DPDK ring port in for a representor.
 TEST_LIBS   := -lrte_net_ring
 
 # Library sources shared by every program and test.
 LIB_SRCS := hal/log.c hal/eswitch_sim.c hal/vhost_user.c \
             emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c emu/vnet_dp.c \
-            firmware/board.c firmware/config.c firmware/dp.c \
+            firmware/board.c firmware/config.c firmware/dp.c firmware/vu.c \
             sim/hostmem.c sim/drv_vq.c sim/drv_net.c
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

@@ -95,7 +95,7 @@ int vnet_dp_queue_setup(struct vnet_dp_queue *q, struct vq *vq,
 			void (*irq)(void *ctx, uint16_t index), void *irq_ctx)
 {
 	memset(q, 0, sizeof(*q));
-	if (!vq || !stats || !max_size || max_size > VQ_MAX_SIZE)
+	if (!stats || !max_size || max_size > VQ_MAX_SIZE)
 		return -EINVAL;
 	if ((index & 1) && (!mops || !mops->alloc || !mops->free))
 		return -EINVAL; /* transmit makes mbufs */

@@ -407,16 +407,27 @@ static void sleep_once(struct lcore *lc)
 		rte_rcu_qsbr_thread_offline(g.cfg.qsbr, lc->idx);
 		rc = epoll_wait(efd, out, 16, bounded ? SLEEP_MS_NOINTR : SLEEP_MS_MAX);
 		rte_rcu_qsbr_thread_online(g.cfg.qsbr, lc->idx);
-		/* Consume what woke us: kicks and the command eventfd. */
-		for (int i = 0; i < rc; i++)
-			if (read(out[i].data.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				break;
-		for (unsigned i = 0; i < lc->ndev; i++) {
-			struct dp_dev *d = lc->dev[i];
-			for (int k = 0; k < rc; k++)
-				for (uint16_t q = 1; q < d->nq; q += 2)
-					if (d->run[q] && out[k].data.fd == d->kick_fd[q])
+		/* Consume what woke us among our own eventfds: the command
+		 * eventfd and the kicks. A port's RX interrupt fd is left
+		 * alone: it is the PMD's (a tap's is its packet fd itself,
+		 * where a read would eat a frame); disarm() re-arms it. */
+		for (int k = 0; k < rc; k++) {
+			int fd = out[k].data.fd;
+			bool ours = fd == lc->cmd_efd;
+
+			for (unsigned i = 0; i < lc->ndev && !ours; i++) {
+				struct dp_dev *d = lc->dev[i];
+				for (uint16_t q = 1; q < d->nq; q += 2) {
+					if (d->run[q] && fd == d->kick_fd[q]) {
 						vnet_dp_kicked(&d->q[q]);
+						ours = true;
+						break;
+					}
+				}
+			}
+			if (ours && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				HAL_LOG_RL(HAL_LOG_WARN, COMP, "lcore %u: read fd %d: %s",
+					   lc->idx, fd, strerror(errno));
 		}
 	}
 	disarm(lc);

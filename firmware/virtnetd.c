@@ -28,13 +28,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 
 #include "board.h"
 #include "config.h"
+#include "dp.h"
 #include "hal_log.h"
+#include "vu.h"
 
 #define COMP		"virtnetd"
 #define DEFAULT_BOARD	"sim"
@@ -52,6 +58,7 @@ struct settings {
 	const char *run_dir;
 	bool check;
 	bool poll;			/* pure polling (benchmarks) */
+	bool allow_unsealed;		/* accept front-end memory not sealed */
 	enum hal_log_level log_level;
 	int n_user_eal;			/* arguments after "--" */
 	char **user_eal;
@@ -79,6 +86,10 @@ static void usage(FILE *f, const char *prog)
 		"                         socket names in the config are files in it\n"
 		"  -p, --poll             pure polling: datapath lcores never sleep\n"
 		"                         (for benchmarks; default: adaptive polling)\n"
+		"  -U, --allow-unsealed   accept a front end's memory that is not sealed\n"
+		"                         against shrinking and cannot be sealed (a front\n"
+		"                         end truncating it would crash the service; only\n"
+		"                         for front ends that cannot seal their memory)\n"
 		"  -c, --check            validate the board (and the config, if given),\n"
 		"                         print their summary and exit, without EAL (EAL\n"
 		"                         arguments are accepted and not checked)\n"
@@ -127,6 +138,7 @@ static int parse_args(int argc, char **argv, struct settings *s)
 		{ "config", required_argument, NULL, 'f' },
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "poll", no_argument, NULL, 'p' },
+		{ "allow-unsealed", no_argument, NULL, 'U' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -142,7 +154,7 @@ static int parse_args(int argc, char **argv, struct settings *s)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0)
 			dashdash = true;
-	while ((opt = getopt_long(argc, argv, "b:d:f:r:pcl:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:d:f:r:pUcl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
 			s->board_name = optarg;
@@ -160,6 +172,9 @@ static int parse_args(int argc, char **argv, struct settings *s)
 				return 2;
 			}
 			s->run_dir = optarg;
+			break;
+		case 'U':
+			s->allow_unsealed = true;
 			break;
 		case 'p':
 			s->poll = true;
@@ -499,32 +514,106 @@ static void print_devices(const struct vcfg *cfg, FILE *f)
 	fflush(f);
 }
 
-/* Wait for SIGTERM or SIGINT (blocked in every thread). */
-static int wait_for_stop(const sigset_t *set)
+/* ---- the service ------------------------------------------------------------- */
+
+/* SIGTERM / SIGINT (blocked in every thread, read from a signalfd). */
+static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct signalfd_siginfo si;
-	int fd = signalfd(-1, set, SFD_CLOEXEC);
 
-	if (fd < 0) {
-		HAL_ERR(COMP, "signalfd: %s", strerror(errno));
-		return -1;
+	(void)revents;
+	if (read(w->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	HAL_INFO(COMP, "%s from pid %u: shutting down", strsignal((int)si.ssi_signo),
+		 si.ssi_pid);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * Run the service until a stop signal: the mbuf pool, the RCU variable of
+ * the datapath lcores, the lcores themselves, every configured function,
+ * the control thread's event loop. Tears it all down again. 0, or -1 when
+ * something could not be set up (said in the log).
+ */
+static int serve(const struct settings *s, const struct board *b,
+		 const struct vcfg *cfg, const sigset_t *stop)
+{
+	unsigned n_lcores = rte_lcore_count() - 1;
+	struct rte_mempool *mp = NULL;
+	struct rte_rcu_qsbr *qsbr = NULL;
+	struct vu_fn **fns = calloc(cfg->n ? cfg->n : 1, sizeof(*fns));
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	bool dp_up = false;
+	int sfd = -1, rc = -1;
+	ev_io sw;
+	char err[512];
+
+	if (!fns || !loop) {
+		HAL_ERR(COMP, "no memory for the service");
+		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, &si, sizeof(si));
+	if (n_lcores == 0) {
+		HAL_ERR(COMP, "no datapath lcore: give EAL at least two lcores");
+		goto out;
+	}
+	mp = rte_pktmbuf_pool_create("virtnetd_mbuf", 8191 + 4096 * cfg->n, 256, 0,
+				     RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	size_t qsz = rte_rcu_qsbr_get_memsize(n_lcores);
+	qsbr = rte_zmalloc("virtnetd_qsbr", qsz, RTE_CACHE_LINE_SIZE);
+	if (!mp || !qsbr || rte_rcu_qsbr_init(qsbr, n_lcores)) {
+		HAL_ERR(COMP, "cannot allocate the mbuf pool / RCU variable: %s",
+			rte_strerror(rte_errno));
+		goto out;
+	}
+	struct dp_cfg dc = { .n_lcores = n_lcores, .poll = s->poll, .mp = mp, .qsbr = qsbr };
+	if (dp_start(&dc)) {
+		HAL_ERR(COMP, "cannot start the datapath lcores");
+		goto out;
+	}
+	dp_up = true;
 
-		if (n == (ssize_t)sizeof(si))
-			break;
-		if (n < 0 && errno == EINTR)
+	struct vu_env env = {
+		.loop = loop, .mp = mp, .qsbr = qsbr, .n_lcores = n_lcores,
+		.require_sealed = !s->allow_unsealed,
+	};
+	for (unsigned i = 0; i < cfg->n; i++) {
+		const struct vcfg_dev *cd = &cfg->dev[i];
+
+		if (cd->transport != BOARD_TRANSPORT_VHOST_USER) {
+			HAL_WARN(COMP, "%s: transport %s is not implemented yet: not created",
+				 cd->name, board_transport_name(cd->transport));
 			continue;
-		HAL_ERR(COMP, "signalfd read: %s",
-			n < 0 ? strerror(errno) : "short read");
-		close(fd);
-		return -1;
+		}
+		fns[i] = vu_create(&env, b, cd, i, err, sizeof(err));
+		if (!fns[i]) {
+			HAL_ERR(COMP, "%s", err);
+			goto out;
+		}
 	}
-	close(fd);
-	HAL_INFO(COMP, "%s from pid %u: shutting down",
-		 strsignal((int)si.ssi_signo), si.ssi_pid);
-	return 0;
+
+	sfd = signalfd(-1, stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		HAL_ERR(COMP, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	ev_io_init(&sw, on_signal, sfd, EV_READ);
+	ev_io_start(loop, &sw);
+	HAL_INFO(COMP, "serving: %u datapath lcore%s, %s polling", n_lcores,
+		 n_lcores == 1 ? "" : "s", s->poll ? "pure" : "adaptive");
+	ev_run(loop, 0);
+	ev_io_stop(loop, &sw);
+	rc = 0;
+out:
+	for (unsigned i = 0; fns && i < cfg->n; i++)
+		vu_destroy(fns[i]);
+	free(fns);
+	if (dp_up)
+		dp_stop();
+	if (sfd >= 0)
+		close(sfd);
+	rte_mempool_free(mp);
+	rte_free(qsbr);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -624,10 +713,7 @@ int main(int argc, char **argv)
 		 rte_lcore_count() - 1, s.poll ? "pure" : "adaptive",
 		 rundir[0] ? rundir : "(none)", s.run_dir, cfg.n,
 		 cfg.n == 1 ? "" : "s");
-	HAL_WARN(COMP,
-		 "transports, datapath and management are not implemented yet: the devices above are validated, not created");
-
-	if (wait_for_stop(&stop))
+	if (serve(&s, &board, &cfg, &stop))
 		status = 1;
 out:
 	if (rte_eal_cleanup() < 0) {

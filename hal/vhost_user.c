@@ -244,7 +244,8 @@ static void fd_map_release(struct fd_map *f)
  * (they can only be added, never removed), then the size: once
  * F_SEAL_SHRINK is seen, the size checked cannot shrink under the mapping.
  * A file without seal support (F_GET_SEALS: EINVAL) is accepted; one that
- * supports seals must carry F_SEAL_SHRINK when require_sealed.
+ * supports seals must carry F_SEAL_SHRINK when require_sealed, or accept
+ * it from us.
  */
 static int map_fd(struct hal_vhu_dev *d, const char *what, int fd,
 		  uint64_t len, void **map)
@@ -264,9 +265,15 @@ static int map_fd(struct hal_vhu_dev *d, const char *what, int fd,
 			   d->name, what, strerror(errno));
 		return EINVAL;
 	}
+	/* Not sealed but sealable (a memfd made with MFD_ALLOW_SEALING and
+	 * no F_SEAL_SEAL yet): seal it against shrinking ourselves. The
+	 * front end loses nothing it needs: it is sharing the whole file. */
+	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && !(seals & F_SEAL_SEAL) &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
+		seals |= F_SEAL_SHRINK;
 	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && d->p.require_sealed) {
 		HAL_LOG_RL(HAL_LOG_WARN, COMP,
-			   "%s: %s refused: fd not sealed against shrinking (F_SEAL_SHRINK)",
+			   "%s: %s refused: fd not sealed against shrinking (F_SEAL_SHRINK) and not sealable",
 			   d->name, what);
 		return EPERM;
 	}

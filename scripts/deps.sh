@@ -6,7 +6,7 @@ set -eu
 
 PKGS="gcc libc6-dev make pkg-config clang libclang-rt-14-dev
       libdpdk-dev libev-dev libmbedtls-dev libcmocka-dev libjansson-dev
-      dpdk-dev iproute2"
+      dpdk-dev iproute2 iputils-ping"
 
 missing=""
 for p in $PKGS; do

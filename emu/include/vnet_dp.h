@@ -132,8 +132,9 @@ struct vnet_dp_queue {
 };
 
 /* Set up q for the data virtqueue `index` (2k receive, 2k+1 transmit) on
- * ring vq (set up when the bursts run, not necessarily now) with counters
- * in *stats; max_size bounds the ring's size. -EINVAL, -ENOMEM. */
+ * ring vq (set up when the bursts run, not necessarily now; NULL: the
+ * transport sets q->vq before the queue runs) with counters in *stats;
+ * max_size bounds the ring's size. -EINVAL, -ENOMEM. */
 int vnet_dp_queue_setup(struct vnet_dp_queue *q, struct vq *vq,
 			struct vnet_queue_stats *stats, uint16_t index,
 			uint16_t max_size, struct vnet_steer *steer,

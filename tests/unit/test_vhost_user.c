@@ -939,11 +939,11 @@ static void test_file_too_small(void **state)
 	fe_fini(&t);
 }
 
-static void test_unsealed_refused(void **state)
+static void test_unsealed_sealed_or_refused(void **state)
 {
 	struct fe t;
 	struct hal_vhu_params p;
-	int fd = memfd(64 << 10, 0, true);     /* could be sealed, is not */
+	int fd = memfd(64 << 10, 0, true);     /* could be sealed, is not yet */
 	int fd2 = memfd(64 << 10, 0, false);   /* F_SEAL_SEAL only */
 	int sealed = memfd(64 << 10, F_SEAL_SHRINK, true);
 	struct region r = { 0x800000, 64 << 10, 0x7f0000000000ull, 0 };
@@ -951,16 +951,20 @@ static void test_unsealed_refused(void **state)
 	(void)state;
 	fe_init(&t);
 	fe_hello(&t);
-	assert_int_not_equal(mem_table(&t, &r, &fd, 1), 0);
+	/* Sealable: the back end seals it against shrinking itself. */
+	assert_int_equal(mem_table(&t, &r, &fd, 1), 0);
+	assert_true(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK);
+	assert_int_not_equal(ftruncate(fd, 4096), 0);
+	/* Not sealable (F_SEAL_SEAL from birth): refused. */
 	assert_int_not_equal(mem_table(&t, &r, &fd2, 1), 0);
 	assert_int_equal(mem_table(&t, &r, &sealed, 1), 0);
 	fe_fini(&t);
-	/* The parameter off: accepted. */
+	/* The parameter off: the unsealable one accepted. */
 	fe_params(&p);
 	p.require_sealed = false;
 	fe_init_params(&t, &p);
 	fe_hello(&t);
-	assert_int_equal(mem_table(&t, &r, &fd, 1), 0);
+	assert_int_equal(mem_table(&t, &r, &fd2, 1), 0);
 	fe_fini(&t);
 	close(fd);
 	close(fd2);
@@ -1465,7 +1469,7 @@ int main(void)
 		cmocka_unit_test(test_ring_addr_outside),
 		cmocka_unit_test(test_overlapping_regions),
 		cmocka_unit_test(test_file_too_small),
-		cmocka_unit_test(test_unsealed_refused),
+		cmocka_unit_test(test_unsealed_sealed_or_refused),
 		cmocka_unit_test(test_rem_mem_reg_in_use),
 		cmocka_unit_test(test_new_mem_table_stops_rings),
 		cmocka_unit_test(test_log),

@@ -2795,7 +2795,8 @@ static void test_conf_by_hand(void **state)
 	assert_non_null(st);
 	memset(st, 0, 2 * sizeof(*st));
 	assert_null(vnet_dp_conf_alloc(0));
-	assert_int_equal(vnet_dp_queue_setup(&tq, NULL, st, 1, 256, NULL, &mops, NULL, NULL), -EINVAL);
+	assert_int_equal(vnet_dp_queue_setup(&tq, NULL, NULL, 1, 256, NULL, &mops, NULL, NULL), -EINVAL);
+	assert_int_equal(vnet_dp_queue_setup(&tq, NULL, st, 1, 0, NULL, &mops, NULL, NULL), -EINVAL);
 	assert_int_equal(vnet_dp_queue_setup(&tq, &e->n.vdev.q[1].vq, st, 1, 256, NULL, NULL, NULL, NULL),
 			 -EINVAL); /* transmit without mbufs */
 	dev_create(e, OFFER, 1);
