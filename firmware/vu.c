@@ -3,6 +3,7 @@
  * One vhost-user function: back end + representor + datapath. See vu.h.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <ev.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_telemetry.h>
 
 #include "board.h"
 #include "config.h"
@@ -46,8 +48,45 @@ struct vu_fn {
 	bool client;
 	int lfd, cfd;
 	ev_io lw, cw;
-	ev_timer retry;
+	ev_timer retry, snap_timer;
+	struct vu_snap *snap;   /* registered; written here under reg.lock */
 };
+
+/* ---- telemetry: snapshots the control thread publishes --------------------
+ * DPDK's telemetry thread never reads a live function: every 200 ms (and
+ * at every change of state) the control thread copies what it reports into
+ * the function's snapshot under the registry lock, and the telemetry
+ * callbacks read only snapshots, under the same lock. */
+#define VU_MAX_FNS 64
+
+struct vu_snap {
+	char name[VCFG_NAME_LEN];
+	char rep[HAL_REP_IFNAMSIZ];
+	char sock[VCFG_SOCKET_LEN];
+	bool client, connected;
+	uint64_t features, rep_rx, rep_tx, sw_gso, sw_csum;
+	uint16_t nq;
+	bool running[DP_MAX_QUEUES];
+	struct vnet_queue_stats q[DP_MAX_QUEUES];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct vu_snap *snap[VU_MAX_FNS];
+	bool registered;
+} reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static const char *const drop_name[VNET_DROP__COUNT] = {
+	[VNET_DROP_FILTER] = "drop_filter", [VNET_DROP_NO_BUFFER] = "drop_no_buffer",
+	[VNET_DROP_TOO_BIG] = "drop_too_big", [VNET_DROP_MALFORMED] = "drop_malformed",
+	[VNET_DROP_LINK_DOWN] = "drop_link_down", [VNET_DROP_QUEUE_OFF] = "drop_queue_off",
+	[VNET_DROP_PORT] = "drop_port",
+};
+
+static uint64_t ld(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
 
 /* ---- mbufs for transmit: the service's mempool ------------------------------ */
 static int mp_alloc(void *ctx, struct rte_mbuf **m, unsigned n)
@@ -60,6 +99,8 @@ static void mp_free(void *ctx, struct rte_mbuf *m)
 	(void)ctx;
 	rte_pktmbuf_free(m);
 }
+
+static void snapshot(struct vu_fn *f);
 
 /* ---- the lcores' view ----------------------------------------------------- */
 
@@ -86,6 +127,207 @@ static void publish(struct vu_fn *f)
 	c->pairs = pairs ? pairs : 1;
 	c->steer_auto = (f->features & F(VIRTIO_NET_F_MQ)) && c->pairs > 1;
 	dp_dev_publish(&f->dd, c);
+	snapshot(f);
+}
+
+/* ---- telemetry ------------------------------------------------------------- */
+static void snapshot(struct vu_fn *f)
+{
+	struct vu_snap *sn = f->snap;
+
+	if (!sn)
+		return;
+	pthread_mutex_lock(&reg.lock);
+	sn->connected = f->cfd >= 0;
+	sn->features = f->features;
+	sn->rep_rx = ld(&f->dd.rep_rx);
+	sn->rep_tx = ld(&f->dd.rep_tx);
+	sn->sw_gso = ld(&f->dd.sw_gso);
+	sn->sw_csum = ld(&f->dd.sw_csum);
+	for (uint16_t q = 0; q < f->nq; q++) {
+		const struct vnet_queue_stats *st = &f->stats[q];
+		struct vnet_queue_stats *o = &sn->q[q];
+
+		sn->running[q] = f->running[q];
+		o->packets = ld(&st->packets);
+		o->bytes = ld(&st->bytes);
+		o->kicks = ld(&st->kicks);
+		o->interrupts = ld(&st->interrupts);
+		for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
+			o->drops[k] = ld(&st->drops[k]);
+	}
+	pthread_mutex_unlock(&reg.lock);
+}
+
+static void on_snap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	snapshot(w->data);
+}
+
+/* Under reg.lock. */
+static const struct vu_snap *snap_find(const char *name)
+{
+	for (unsigned i = 0; name && i < VU_MAX_FNS; i++)
+		if (reg.snap[i] && !strcmp(reg.snap[i]->name, name))
+			return reg.snap[i];
+	return NULL;
+}
+
+static int tel_devices(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < VU_MAX_FNS; i++)
+		if (reg.snap[i])
+			rte_tel_data_add_array_string(d, reg.snap[i]->name);
+	pthread_mutex_unlock(&reg.lock);
+	return 0;
+}
+
+static void add_counters(struct rte_tel_data *d, const struct vnet_queue_stats *q)
+{
+	rte_tel_data_add_dict_u64(d, "packets", q->packets);
+	rte_tel_data_add_dict_u64(d, "bytes", q->bytes);
+	rte_tel_data_add_dict_u64(d, "kicks", q->kicks);
+	rte_tel_data_add_dict_u64(d, "interrupts", q->interrupts);
+	for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
+		rte_tel_data_add_dict_u64(d, drop_name[k], q->drops[k]);
+}
+
+/* /virtnet/device,NAME: state and totals (rx_* of the receive queues,
+ * tx_* of the transmit queues). */
+static int tel_device(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct vnet_queue_stats rx = { 0 }, tx = { 0 };
+	const struct vu_snap *sn;
+	unsigned running = 0;
+	char buf[32];
+
+	(void)cmd;
+	pthread_mutex_lock(&reg.lock);
+	sn = snap_find(params);
+	if (!sn) {
+		pthread_mutex_unlock(&reg.lock);
+		return -EINVAL;
+	}
+	for (uint16_t q = 0; q < sn->nq; q++) {
+		struct vnet_queue_stats *t = (q & 1) ? &tx : &rx;
+
+		running += sn->running[q];
+		t->packets += sn->q[q].packets;
+		t->bytes += sn->q[q].bytes;
+		t->kicks += sn->q[q].kicks;
+		t->interrupts += sn->q[q].interrupts;
+		for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
+			t->drops[k] += sn->q[q].drops[k];
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", sn->name);
+	rte_tel_data_add_dict_string(d, "transport", "vhost-user");
+	rte_tel_data_add_dict_string(d, "socket", sn->sock);
+	rte_tel_data_add_dict_string(d, "mode", sn->client ? "client" : "server");
+	rte_tel_data_add_dict_string(d, "representor", sn->rep);
+	rte_tel_data_add_dict_int(d, "connected", sn->connected);
+	snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)sn->features);
+	rte_tel_data_add_dict_string(d, "features", buf);
+	rte_tel_data_add_dict_int(d, "queues", sn->nq);
+	rte_tel_data_add_dict_int(d, "queues_running", (int)running);
+	rte_tel_data_add_dict_u64(d, "representor_rx", sn->rep_rx);
+	rte_tel_data_add_dict_u64(d, "representor_tx", sn->rep_tx);
+	rte_tel_data_add_dict_u64(d, "sw_gso", sn->sw_gso);
+	rte_tel_data_add_dict_u64(d, "sw_csum", sn->sw_csum);
+	struct rte_tel_data *c[2] = { rte_tel_data_alloc(), rte_tel_data_alloc() };
+	for (int i = 0; i < 2; i++) {
+		if (!c[i])
+			continue;
+		rte_tel_data_start_dict(c[i]);
+		add_counters(c[i], i ? &tx : &rx);
+		rte_tel_data_add_dict_container(d, i ? "tx" : "rx", c[i], 0);
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return 0;
+}
+
+/* /virtnet/queues,NAME: every data queue's counters. */
+static int tel_queues(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct vu_snap *sn;
+	char key[16];
+
+	(void)cmd;
+	pthread_mutex_lock(&reg.lock);
+	sn = snap_find(params);
+	if (!sn) {
+		pthread_mutex_unlock(&reg.lock);
+		return -EINVAL;
+	}
+	rte_tel_data_start_dict(d);
+	for (uint16_t q = 0; q < sn->nq; q++) {
+		struct rte_tel_data *c = rte_tel_data_alloc();
+
+		if (!c)
+			break;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_int(c, "running", sn->running[q]);
+		add_counters(c, &sn->q[q]);
+		snprintf(key, sizeof(key), "%s%u", (q & 1) ? "tx" : "rx", q / 2);
+		rte_tel_data_add_dict_container(d, key, c, 0);
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return 0;
+}
+
+/* Register f's snapshot (and, once, the commands). */
+static int snap_register(struct vu_fn *f)
+{
+	unsigned i;
+
+	f->snap = calloc(1, sizeof(*f->snap));
+	if (!f->snap)
+		return -ENOMEM;
+	snprintf(f->snap->name, sizeof(f->snap->name), "%s", f->name);
+	snprintf(f->snap->rep, sizeof(f->snap->rep), "%s", f->rep.ifname);
+	snprintf(f->snap->sock, sizeof(f->snap->sock), "%s", f->sock);
+	f->snap->client = f->client;
+	f->snap->nq = f->nq;
+	pthread_mutex_lock(&reg.lock);
+	for (i = 0; i < VU_MAX_FNS && reg.snap[i]; i++)
+		;
+	if (i < VU_MAX_FNS)
+		reg.snap[i] = f->snap;
+	if (!reg.registered) {
+		rte_telemetry_register_cmd("/virtnet/devices", tel_devices,
+					   "The virtnet functions. No parameters");
+		rte_telemetry_register_cmd("/virtnet/device", tel_device,
+					   "A function's state and counter totals. Parameter: name");
+		rte_telemetry_register_cmd("/virtnet/queues", tel_queues,
+					   "A function's per-queue counters. Parameter: name");
+		reg.registered = true;
+	}
+	pthread_mutex_unlock(&reg.lock);
+	if (i == VU_MAX_FNS) {
+		free(f->snap);
+		f->snap = NULL;
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static void snap_unregister(struct vu_fn *f)
+{
+	if (!f->snap)
+		return;
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < VU_MAX_FNS; i++)
+		if (reg.snap[i] == f->snap)
+			reg.snap[i] = NULL;
+	pthread_mutex_unlock(&reg.lock);
+	free(f->snap);
+	f->snap = NULL;
 }
 
 /* ---- what the back end asks of us ----------------------------------------- */
@@ -195,6 +437,7 @@ static void drop_conn(struct vu_fn *f, const char *why)
 	close(f->cfd);
 	f->cfd = -1;
 	hal_vhu_disconnect(f->vhu);
+	snapshot(f);
 	HAL_LOG(HAL_LOG_INFO, COMP, "%s: front end gone (%s); the function stays", f->name, why);
 	if (f->client)
 		ev_timer_start(f->env.loop, &f->retry);
@@ -224,6 +467,7 @@ static void watch_conn(struct vu_fn *f, int fd)
 	ev_io_init(&f->cw, on_conn, fd, EV_READ);
 	f->cw.data = f;
 	ev_io_start(f->env.loop, &f->cw);
+	snapshot(f);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -360,6 +604,14 @@ struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
 	}
 	f->attached = true;
 
+	if (snap_register(f)) {
+		snprintf(err, errlen, "%s: more than %d functions", cd->name, VU_MAX_FNS);
+		goto fail;
+	}
+	ev_timer_init(&f->snap_timer, on_snap, 0.2, 0.2);
+	f->snap_timer.data = f;
+	ev_timer_start(env->loop, &f->snap_timer);
+
 	/* The socket. */
 	ev_timer_init(&f->retry, on_retry, 1.0, 0.0);
 	f->retry.data = f;
@@ -389,8 +641,11 @@ void vu_destroy(struct vu_fn *f)
 {
 	if (!f)
 		return;
-	if (f->env.loop)
+	if (f->env.loop) {
 		ev_timer_stop(f->env.loop, &f->retry);
+		ev_timer_stop(f->env.loop, &f->snap_timer);
+	}
+	snap_unregister(f);
 	if (f->cfd >= 0) {
 		ev_io_stop(f->env.loop, &f->cw);
 		close(f->cfd);
