@@ -7,7 +7,8 @@
 #                   target + the integration scripts (root: namespaces, taps)
 #   make integration  only the integration scripts
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 300) each
-#   make bench      ring-engine benchmarks (figures, never pass/fail)
+#   make bench      ring-engine and packet-path benchmarks, then the race
+#                   against DPDK's vhost (figures, never pass/fail)
 #   make demo       deps + build + the sim board brought up (see README)
 #   make V=1 ...    show the full compiler command lines
 
@@ -82,8 +83,9 @@ integration: all
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@sh scripts/run-tests.sh $(BUILD) "" "$(FUZZ_TARGETS)" $(FUZZ_SECONDS)
 
-bench: $(BENCHES:%=$(BUILD)/bench/%)
+bench: all $(BENCHES:%=$(BUILD)/bench/%)
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
+	@sh scripts/bench-race.sh $(BUILD)/bin/virtnetd
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_split

@@ -56,6 +56,7 @@ struct lcore {
 	struct rte_mbuf *gso_out[GSO_MAX_OUT];
 	/* counters */
 	uint64_t loops, sleeps;
+	uint64_t busy_cycles, work; /* TSC cycles of loops that found work; packets */
 } __rte_cache_aligned;
 
 static struct {
@@ -434,13 +435,13 @@ static void sleep_once(struct lcore *lc)
 	close(efd);
 }
 
-static uint64_t now_us(void)
+static uint64_t cycles_per_us(void)
 {
 	static __thread uint64_t per_us;
 
 	if (!per_us)
 		per_us = rte_get_timer_hz() / 1000000 ? rte_get_timer_hz() / 1000000 : 1;
-	return rte_get_timer_cycles() / per_us;
+	return per_us;
 }
 
 static int lcore_main(void *arg)
@@ -452,7 +453,7 @@ static int lcore_main(void *arg)
 	rte_rcu_qsbr_thread_online(g.cfg.qsbr, lc->idx);
 	while (!lc->stop) {
 		unsigned work;
-		uint64_t t = now_us();
+		uint64_t t0 = rte_get_timer_cycles(), t = t0 / cycles_per_us();
 
 		rte_rcu_qsbr_quiescent(g.cfg.qsbr, lc->idx);
 		work = do_cmds(lc);
@@ -460,6 +461,11 @@ static int lcore_main(void *arg)
 			work += dev_poll(lc, lc->dev[i], t);
 		__atomic_store_n(&lc->loops, lc->loops + 1, __ATOMIC_RELAXED);
 		if (work) {
+			/* What the packets cost (benchmarks' cycles per packet). */
+			__atomic_store_n(&lc->busy_cycles,
+					 lc->busy_cycles + rte_get_timer_cycles() - t0,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&lc->work, lc->work + work, __ATOMIC_RELAXED);
 			idle = 0;
 		} else if (!g.cfg.poll && ++idle >= IDLE_LOOPS) {
 			sleep_once(lc);
@@ -583,10 +589,20 @@ void dp_dev_publish(struct dp_dev *d, struct vnet_dp_conf *c)
 	}
 }
 
-void dp_lcore_stats(unsigned idx, uint64_t *loops, uint64_t *sleeps)
+unsigned dp_lcores(void)
+{
+	return g.n;
+}
+
+void dp_lcore_stats(unsigned idx, struct dp_lcore_stats *st)
 {
 	const struct lcore *lc = idx < g.n ? &g.lc[idx] : NULL;
 
-	*loops = lc ? __atomic_load_n(&lc->loops, __ATOMIC_RELAXED) : 0;
-	*sleeps = lc ? __atomic_load_n(&lc->sleeps, __ATOMIC_RELAXED) : 0;
+	memset(st, 0, sizeof(*st));
+	if (!lc)
+		return;
+	st->loops = __atomic_load_n(&lc->loops, __ATOMIC_RELAXED);
+	st->sleeps = __atomic_load_n(&lc->sleeps, __ATOMIC_RELAXED);
+	st->busy_cycles = __atomic_load_n(&lc->busy_cycles, __ATOMIC_RELAXED);
+	st->work = __atomic_load_n(&lc->work, __ATOMIC_RELAXED);
 }

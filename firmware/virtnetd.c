@@ -39,6 +39,7 @@
 #include "board.h"
 #include "config.h"
 #include "dp.h"
+#include "hal_eswitch.h"
 #include "hal_log.h"
 #include "vu.h"
 
@@ -59,6 +60,7 @@ struct settings {
 	bool check;
 	bool poll;			/* pure polling (benchmarks) */
 	bool allow_unsealed;		/* accept front-end memory not sealed */
+	int null_reps;			/* benchmarks: HAL_REP_NULL_*, 0: taps */
 	enum hal_log_level log_level;
 	int n_user_eal;			/* arguments after "--" */
 	char **user_eal;
@@ -86,6 +88,11 @@ static void usage(FILE *f, const char *prog)
 		"                         socket names in the config are files in it\n"
 		"  -p, --poll             pure polling: datapath lcores never sleep\n"
 		"                         (for benchmarks; default: adaptive polling)\n"
+		"  -N, --null-representors=sink|source\n"
+		"                         benchmarks: representors are net_null ports,\n"
+		"                         not taps; they discard what they are sent and\n"
+		"                         receive nothing (sink) or 64-byte frames as\n"
+		"                         fast as they are read (source)\n"
 		"  -U, --allow-unsealed   accept a front end's memory that is not sealed\n"
 		"                         against shrinking and cannot be sealed (a front\n"
 		"                         end truncating it would crash the service; only\n"
@@ -139,6 +146,7 @@ static int parse_args(int argc, char **argv, struct settings *s)
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "poll", no_argument, NULL, 'p' },
 		{ "allow-unsealed", no_argument, NULL, 'U' },
+		{ "null-representors", required_argument, NULL, 'N' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -154,7 +162,7 @@ static int parse_args(int argc, char **argv, struct settings *s)
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0)
 			dashdash = true;
-	while ((opt = getopt_long(argc, argv, "b:d:f:r:pUcl:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:d:f:r:pUN:cl:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
 			s->board_name = optarg;
@@ -175,6 +183,17 @@ static int parse_args(int argc, char **argv, struct settings *s)
 			break;
 		case 'U':
 			s->allow_unsealed = true;
+			break;
+		case 'N':
+			if (!strcmp(optarg, "sink")) {
+				s->null_reps = HAL_REP_NULL_SINK;
+			} else if (!strcmp(optarg, "source")) {
+				s->null_reps = HAL_REP_NULL_SOURCE;
+			} else {
+				fprintf(stderr, "%s: --null-representors: \"%s\" is not sink or source\n",
+					argv[0], optarg);
+				return 2;
+			}
 			break;
 		case 'p':
 			s->poll = true;
@@ -575,6 +594,7 @@ static int serve(const struct settings *s, const struct board *b,
 	struct vu_env env = {
 		.loop = loop, .mp = mp, .qsbr = qsbr, .n_lcores = n_lcores,
 		.require_sealed = !s->allow_unsealed,
+		.null_representors = s->null_reps,
 	};
 	for (unsigned i = 0; i < cfg->n; i++) {
 		const struct vcfg_dev *cd = &cfg->dev[i];

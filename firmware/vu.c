@@ -73,6 +73,8 @@ struct vu_snap {
 static struct {
 	pthread_mutex_t lock;
 	struct vu_snap *snap[VU_MAX_FNS];
+	unsigned n_lcores;
+	struct dp_lcore_stats lcore[DP_MAX_LCORES];
 	bool registered;
 } reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -138,6 +140,9 @@ static void snapshot(struct vu_fn *f)
 	if (!sn)
 		return;
 	pthread_mutex_lock(&reg.lock);
+	reg.n_lcores = dp_lcores();
+	for (unsigned i = 0; i < reg.n_lcores && i < DP_MAX_LCORES; i++)
+		dp_lcore_stats(i, &reg.lcore[i]);
 	sn->connected = f->cfd >= 0;
 	sn->features = f->features;
 	sn->rep_rx = ld(&f->dd.rep_rx);
@@ -281,6 +286,33 @@ static int tel_queues(const char *cmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
+/* /virtnet/lcores: each datapath lcore's loops, sleeps, and the cycles
+ * and packets of its busy passes (cycles per packet for benchmarks). */
+static int tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char key[16];
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	pthread_mutex_lock(&reg.lock);
+	for (unsigned i = 0; i < reg.n_lcores && i < DP_MAX_LCORES; i++) {
+		struct rte_tel_data *c = rte_tel_data_alloc();
+
+		if (!c)
+			break;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_u64(c, "loops", reg.lcore[i].loops);
+		rte_tel_data_add_dict_u64(c, "sleeps", reg.lcore[i].sleeps);
+		rte_tel_data_add_dict_u64(c, "busy_cycles", reg.lcore[i].busy_cycles);
+		rte_tel_data_add_dict_u64(c, "packets", reg.lcore[i].work);
+		snprintf(key, sizeof(key), "dp%u", i);
+		rte_tel_data_add_dict_container(d, key, c, 0);
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return 0;
+}
+
 /* Register f's snapshot (and, once, the commands). */
 static int snap_register(struct vu_fn *f)
 {
@@ -306,6 +338,8 @@ static int snap_register(struct vu_fn *f)
 					   "A function's state and counter totals. Parameter: name");
 		rte_telemetry_register_cmd("/virtnet/queues", tel_queues,
 					   "A function's per-queue counters. Parameter: name");
+		rte_telemetry_register_cmd("/virtnet/lcores", tel_lcores,
+					   "The datapath lcores' loops, sleeps, busy cycles and packets");
 		reg.registered = true;
 	}
 	pthread_mutex_unlock(&reg.lock);
@@ -518,7 +552,8 @@ struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
 {
 	struct vu_fn *f = calloc(1, sizeof(*f));
 	struct hal_vhu_params hp;
-	struct hal_rep_cfg rc = { .n_txq = env->n_lcores + 1, .mp = env->mp };
+	struct hal_rep_cfg rc = { .n_txq = env->n_lcores + 1, .mp = env->mp,
+				  .null_port = env->null_representors };
 	struct vnet_mbuf_ops mops;
 	char rep_name[HAL_REP_IFNAMSIZ];
 

@@ -79,8 +79,15 @@ int hal_rep_create(const char *ifname, const struct hal_rep_cfg *c,
 		return -EINVAL;
 	}
 	snprintf(r.ifname, sizeof(r.ifname), "%s", ifname);
-	snprintf(r.vdev, sizeof(r.vdev), "net_tap_%s", ifname);
-	snprintf(args, sizeof(args), "iface=%s", ifname);
+	if (c->null_port) {
+		snprintf(r.vdev, sizeof(r.vdev), "net_null_%s", ifname);
+		/* (net_null takes copy or no-rx, not both) */
+		snprintf(args, sizeof(args), "size=64,%s",
+			 c->null_port == HAL_REP_NULL_SINK ? "no-rx=1" : "copy=1");
+	} else {
+		snprintf(r.vdev, sizeof(r.vdev), "net_tap_%s", ifname);
+		snprintf(args, sizeof(args), "iface=%s", ifname);
+	}
 	rc = rte_vdev_init(r.vdev, args);
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot create the tap port: %s", ifname,
@@ -89,7 +96,8 @@ int hal_rep_create(const char *ifname, const struct hal_rep_cfg *c,
 	}
 	if (rte_eth_dev_get_port_by_name(r.vdev, &r.port) ||
 	    rte_eth_dev_info_get(r.port, &di)) {
-		snprintf(err, errlen, "%s: the tap port vanished", ifname);
+		snprintf(err, errlen, "%s: the port was not created (%s %s)", ifname,
+			 r.vdev, args);
 		rc = -ENODEV;
 		goto fail_vdev;
 	}

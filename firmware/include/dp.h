@@ -95,8 +95,15 @@ void dp_irq(void *ctx, uint16_t index);
  * still write the old one (the caller may close it then). */
 void dp_set_call_fd(struct dp_dev *d, uint16_t q, int fd);
 
-/* An lcore's loop count and how many times it went to sleep. */
-void dp_lcore_stats(unsigned idx, uint64_t *loops, uint64_t *sleeps);
+/* An lcore's counters (read from any thread). */
+struct dp_lcore_stats {
+	uint64_t loops;        /* passes over its devices */
+	uint64_t sleeps;       /* times it went to sleep */
+	uint64_t busy_cycles;  /* TSC cycles of the passes that found work */
+	uint64_t work;         /* packets (and commands) those passes handled */
+};
+unsigned dp_lcores(void);
+void dp_lcore_stats(unsigned idx, struct dp_lcore_stats *st);
 
 static inline const struct vnet_dp_conf *dp_dev_conf(const struct dp_dev *d)
 {

@@ -39,6 +39,7 @@ struct vu_env {
 	struct rte_rcu_qsbr *qsbr;
 	unsigned n_lcores;       /* datapath lcores (dp_start's) */
 	bool require_sealed;     /* memory fds must be sealed (hal_vhost_user) */
+	int null_representors;   /* benchmarks: HAL_REP_NULL_* representors, 0: taps */
 };
 
 /* Create function number `index` from its configuration: representor

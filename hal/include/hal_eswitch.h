@@ -7,7 +7,8 @@
  * interface carries the board's representor name (pf0, pf0vf3, ...) in the
  * network namespace virtnetd runs in; the sim topology bridges those
  * interfaces to the wire. On BlueField the backend is the mlx5 SF
- * representor (not built here).
+ * representor (not built here). For benchmarks a representor may be a
+ * net_null port: no kernel in the way, so the figures are the datapath's.
  *
  * A port is configured with one TX queue per datapath lcore (each lcore
  * sends on its own) and as many RX queues (a tap port pairs them; the
@@ -39,8 +40,16 @@ struct hal_rep {
 	bool rx_intr;                   /* RX interrupts configured */
 };
 
+#define HAL_REP_NULL_SINK   1
+#define HAL_REP_NULL_SOURCE 2
+
 struct hal_rep_cfg {
 	unsigned n_txq;            /* datapath lcores: TX (and RX) queues */
+	int null_port;             /* benchmarks: a net_null port instead of a
+				    * tap, which discards what it is sent and
+				    * receives nothing (HAL_REP_NULL_SINK) or
+				    * 64-byte frames as fast as it is read
+				    * (HAL_REP_NULL_SOURCE); 0: a tap */
 	struct rte_mempool *mp;    /* RX buffers */
 	uint16_t rx_desc, tx_desc; /* 0: 1024 */
 };

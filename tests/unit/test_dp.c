@@ -308,14 +308,15 @@ static unsigned port_take(struct env *e, struct rte_mbuf **m, unsigned n)
 /* Wait for the lcore to be asleep (it went to sleep at least once more). */
 static void wait_asleep(void)
 {
-	uint64_t loops, s0, s, t0 = now_ns();
+	struct dp_lcore_stats s0, s;
+	uint64_t t0 = now_ns();
 
-	dp_lcore_stats(0, &loops, &s0);
+	dp_lcore_stats(0, &s0);
 	do {
 		nap();
-		dp_lcore_stats(0, &loops, &s);
-	} while (s == s0 && now_ns() - t0 < 2000000000ull);
-	assert_true(s > s0);
+		dp_lcore_stats(0, &s);
+	} while (s.sleeps == s0.sleeps && now_ns() - t0 < 2000000000ull);
+	assert_true(s.sleeps > s0.sleeps);
 }
 
 /* The driver receives one packet, waiting up to 2 s. */
@@ -386,6 +387,12 @@ static void test_both_ways(void **state)
 	assert_true(v >= 1);
 	assert_int_equal(e->n.qstats[0].packets, 48);
 	assert_int_equal(e->n.qstats[1].packets, 64);
+	/* The lcore accounted for its busy passes. */
+	struct dp_lcore_stats ls;
+	dp_lcore_stats(0, &ls);
+	assert_true(ls.work >= 64 + 48);
+	assert_true(ls.busy_cycles > 0);
+	assert_int_equal(dp_lcores(), 1);
 }
 
 /* A 20000-byte TSO packet to a port without TSO or checksum offload:

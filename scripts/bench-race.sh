@@ -1,0 +1,150 @@
+#!/bin/sh
+# bench-race.sh VIRTNETD — the race: the same front end, DPDK's
+# net_virtio_user in dpdk-testpmd (txonly or rxonly, 64-byte frames, one
+# forwarding lcore on CPU 0), against
+#   (a) a virtnetd vhost-user function, pure polling, one datapath lcore
+#       on CPU 1, its representor a net_null port;
+#   (b) dpdk-testpmd with DPDK's vhost library (net_vhost) forwarding (io)
+#       to a net_null port on one lcore on CPU 1.
+# The null port discards what it is sent (front end txonly: device
+# receive) or makes up 64-byte frames as fast as it is read (front end
+# rxonly: device transmit to the guest). Split and packed rings, queue
+# sizes 256 and 1024, the same virtio_user devargs for both back ends
+# (mergeable buffers and in-order off).
+#
+# Mpps is the front end's rate (testpmd's Tx-pps / Rx-pps, the median of
+# the last seconds); cycles/pkt is the back end's busy cycles per packet
+# delivered to or taken from the front end (virtnetd: its datapath
+# lcore's busy cycles from telemetry; DPDK: testpmd --record-core-cycles);
+# ratio = virtnet Mpps / DPDK vhost Mpps. Figures, never pass/fail.
+# BENCH_SECONDS (default 5) per run. Needs root (DPDK runtime dirs).
+set -u
+
+bin=${1:-build/bin/virtnetd}
+secs=${BENCH_SECONDS:-5}
+secs=${secs%.*}
+[ "$secs" -ge 3 ] 2>/dev/null || secs=3
+tmp=$(mktemp -d)
+ID=$$
+vpid=""
+
+cleanup() {
+	[ -n "$vpid" ] && kill -INT "$vpid" 2>/dev/null && wait "$vpid" 2>/dev/null
+	rm -rf "$tmp" /var/run/dpdk/rv$ID /var/run/dpdk/rf$ID /var/run/dpdk/rh$ID
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# median of the last 3 non-zero readings of KEY (Tx-pps or Rx-pps)
+rate() {
+	grep "$2:" "$1" | sed -n "s/.*$2: *\([0-9]*\).*/\1/p" | grep -v '^0$' |
+		tail -n 3 | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
+}
+
+frontend() {	# frontend SOCK MODE PACKED QSIZE LOG
+	timeout -s INT "$secs" dpdk-testpmd --lcores=0@0,1@0 --no-huge -m 256 --no-pci \
+		--file-prefix "rf$ID" --single-file-segments --log-level=error \
+		--vdev "net_virtio_user0,path=$1,queues=1,packed_vq=$3,mrg_rxbuf=0,in_order=0,queue_size=$4" \
+		-- --total-num-mbufs=16384 --forward-mode="$2" --txpkts=64 \
+		--no-lsc-interrupt -a --stats-period=1 > "$5" 2>&1
+	rm -rf "/var/run/dpdk/rf$ID"
+}
+
+tel() {
+	echo "$1" | dpdk-telemetry.py -f "rv$ID" 2>/dev/null | grep '^{' | tail -n 1
+}
+
+num() {	# num JSON KEY [DICT]
+	if [ $# -eq 3 ]; then
+		echo "$1" | sed -n "s/.*\"$3\": {[^}]*\"$2\": \([0-9]*\).*/\1/p"
+	else
+		echo "$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"
+	fi
+}
+
+run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles"
+	null=sink
+	[ "$1" = rxonly ] && null=source
+	cat > "$tmp/cfg.json" <<EOF
+{ "devices": [ { "name": "rv0", "transport": "vhost-user", "socket": "$tmp/rv.sock",
+  "queue_size": $3, "features": { "packed": true, "mrg_rxbuf": false,
+  "ctrl_vq": false, "ctrl_rx": false, "ctrl_rx_extra": false, "ctrl_vlan": false,
+  "ctrl_mac_addr": false, "guest_announce": false } } ] }
+EOF
+	"$bin" --poll -N "$null" --allow-unsealed --config "$tmp/cfg.json" \
+		--run-dir "$tmp/run" -l warn -- --file-prefix "rv$ID" \
+		--lcores=0@0,1@1 > "$tmp/vnd.log" 2>&1 &
+	vpid=$!
+	i=0
+	while [ $i -lt 100 ] && [ ! -S "$tmp/rv.sock" ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 0.3
+	l0=$(tel /virtnet/lcores)
+	q0=$(tel /virtnet/queues,rv0)
+	frontend "$tmp/rv.sock" "$1" "$2" "$3" "$tmp/fe.log"
+	sleep 0.4
+	l1=$(tel /virtnet/lcores)
+	q1=$(tel /virtnet/queues,rv0)
+	kill -TERM "$vpid"
+	wait "$vpid"
+	vpid=""
+	key=Tx-pps
+	qn=tx0
+	[ "$1" = rxonly ] && key=Rx-pps && qn=rx0
+	pps=$(rate "$tmp/fe.log" "$key")
+	cyc=$(( $(num "$l1" busy_cycles dp0) - $(num "$l0" busy_cycles dp0) ))
+	pk=$(( $(num "$q1" packets "$qn") - $(num "$q0" packets "$qn") ))
+	[ "$pk" -gt 0 ] && cpp=$((cyc / pk)) || cpp="-"
+	echo "${pps:-0} $cpp"
+}
+
+run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles"
+	nullarg=no-rx=1
+	[ "$1" = rxonly ] && nullarg=copy=1
+	rm -f "$tmp/vh.sock"
+	dpdk-testpmd --lcores=0@1,1@1 --no-huge -m 256 --no-pci --file-prefix "rh$ID" \
+		--log-level=error --vdev "net_vhost0,iface=$tmp/vh.sock,queues=1" \
+		--vdev "net_null0,size=64,$nullarg" -- --forward-mode=io --nb-cores=1 \
+		--rxd="$3" --txd="$3" --total-num-mbufs=16384 -a --stats-period=1 \
+		--record-core-cycles --no-lsc-interrupt > "$tmp/vh.log" 2>&1 &
+	vpid=$!
+	i=0
+	while [ $i -lt 100 ] && [ ! -S "$tmp/vh.sock" ]; do sleep 0.1; i=$((i + 1)); done
+	frontend "$tmp/vh.sock" "$1" "$2" "$3" "$tmp/fe.log"
+	kill -INT "$vpid"
+	wait "$vpid"
+	vpid=""
+	rm -rf "/var/run/dpdk/rh$ID"
+	key=Tx-pps
+	tot=TX
+	[ "$1" = rxonly ] && key=Rx-pps && tot=RX
+	pps=$(rate "$tmp/fe.log" "$key")
+	cyc=$(sed -n 's/.*total cycles=\([0-9]*\).*/\1/p' "$tmp/vh.log" | tail -n 1)
+	pk=$(grep "$tot-packets:.*$tot-dropped" "$tmp/fe.log" | tail -n 1 |
+		sed -n "s/.*$tot-packets: *\([0-9]*\).*/\1/p")
+	[ -n "$cyc" ] && [ "${pk:-0}" -gt 0 ] && cpp=$((cyc / pk)) || cpp="-"
+	echo "${pps:-0} $cpp"
+}
+
+mpps() { awk "BEGIN { printf \"%.2f\", $1 / 1e6 }"; }
+
+echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
+echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run"
+printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" ring qsize direction \
+	"virtnet" "cyc/pkt" "dpdk" "cyc/pkt" ratio
+for packed in 0 1; do
+for q in 256 1024; do
+for mode in txonly rxonly; do
+	dir="device receive (fe txonly)"
+	[ "$mode" = rxonly ] && dir="device transmit (fe rxonly)"
+	set -- $(run_virtnet "$mode" "$packed" "$q")
+	v=$1 vc=$2
+	set -- $(run_dpdk "$mode" "$packed" "$q")
+	d=$1 dc=$2
+	ratio=$(awk "BEGIN { if ($d > 0) printf \"%.2f\", $v / $d; else print \"-\" }")
+	ring=split
+	[ "$packed" = 1 ] && ring=packed
+	printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" "$ring" "$q" "$dir" \
+		"$(mpps "$v")" "$vc" "$(mpps "$d")" "$dc" "$ratio"
+done
+done
+done
