@@ -177,14 +177,16 @@ check "a bad EAL argument exits 1 with EAL's error" \
 # --- two instances side by side -----------------------------------------------
 # start_one N [EAL-ARGS]: virtnetd in the background with the good config,
 # run dir $tmp/runN, log $tmp/N.log, EAL-ARGS after "--"; sets $pid.
+# Each instance in a network namespace of its own (unshare execs it: same
+# PID): its representors are created there, not in this machine's.
 start_one() {
 	n=$1
 	shift
 	if [ $# -gt 0 ]; then
-		"$bin" --config "$tmp/good.json" --run-dir "$tmp/run$n" -- "$@" \
-			> "$tmp/$n.log" 2>&1 &
+		unshare --net -- "$bin" --config "$tmp/good.json" --run-dir "$tmp/run$n" \
+			-- "$@" > "$tmp/$n.log" 2>&1 &
 	else
-		"$bin" --config "$tmp/good.json" --run-dir "$tmp/run$n" \
+		unshare --net -- "$bin" --config "$tmp/good.json" --run-dir "$tmp/run$n" \
 			> "$tmp/$n.log" 2>&1 &
 	fi
 	pid=$!
@@ -241,12 +243,12 @@ done
 
 # --- the user's EAL arguments win ---------------------------------------------
 prefix="vn-cli-test-$$"
-start_one 3 --file-prefix "$prefix" -l 0
+start_one 3 --file-prefix "$prefix" -l 0-1 --main-lcore 1
 p3=$pid
-if wait_for "$tmp/3.log" 'INFO virtnetd: up:'; then
+if wait_for "$tmp/3.log" 'INFO virtnetd: serving'; then
 	check "a pass-through --file-prefix wins" [ -d "$DPDK_RUN/$prefix" ]
-	check "a pass-through -l wins (1 lcore)" \
-		grep -q 'up: board sim, 1 lcores' "$tmp/3.log"
+	check "a pass-through -l / --main-lcore wins (main lcore 1)" \
+		grep -q 'up: board sim, 2 lcores (main 1 + 1 datapath)' "$tmp/3.log"
 	stop "$p3"
 	check "SIGTERM: exit status 0" [ "$status" = 0 ]
 	left=$(leftovers "$prefix")
@@ -256,6 +258,20 @@ else
 	sed 's/^/    [3] /' "$tmp/3.log"
 	rm -rf "${DPDK_RUN:?}/$prefix"
 fi
+
+# --- no lcore left for the datapath: refused, nothing left ----------------
+prefix4="vn-cli-test4-$$"
+start_one 4 --file-prefix "$prefix4" -l 0
+p4=$pid
+wait_for "$tmp/4.log" 'no datapath lcore'
+if stop "$p4" && [ "$status" = 1 ]; then
+	ok "one lcore only: exit status 1"
+else
+	bad "one lcore only: exit status ${status:-?} (want 1)"
+fi
+check "... saying there is no datapath lcore" grep -q 'no datapath lcore' "$tmp/4.log"
+left=$(leftovers "$prefix4")
+check "nothing left with prefix $prefix4${left:+ ($left)}" [ -z "$left" ]
 
 cleanup
 t1=$(date +%s.%N)
