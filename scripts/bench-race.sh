@@ -16,12 +16,15 @@
 # the last seconds); cycles/pkt is the back end's busy cycles per packet
 # delivered to or taken from the front end (virtnetd: its datapath
 # lcore's busy cycles from telemetry; DPDK: testpmd --record-core-cycles);
-# ratio = virtnet Mpps / DPDK vhost Mpps. Figures, never pass/fail.
-# BENCH_SECONDS (default 5) per run. Needs root (DPDK runtime dirs).
+# ratio = virtnet Mpps / DPDK vhost Mpps. Each case runs the two back ends
+# alternately BENCH_REPEAT times (default 3) and prints the medians.
+# Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
+# (DPDK runtime dirs).
 set -u
 
 bin=${1:-build/bin/virtnetd}
 secs=${BENCH_SECONDS:-5}
+repeat=${BENCH_REPEAT:-3}
 secs=${secs%.*}
 [ "$secs" -ge 3 ] 2>/dev/null || secs=3
 tmp=$(mktemp -d)
@@ -126,9 +129,13 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles"
 }
 
 mpps() { awk "BEGIN { printf \"%.2f\", $1 / 1e6 }"; }
+median() {	# median FILE COLUMN
+	awk -v c="$2" '{ print $c }' "$1" | grep -v -- - | sort -n |
+		awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print 0 }'
+}
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
-echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run"
+echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, medians of $repeat interleaved runs"
 printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" ring qsize direction \
 	"virtnet" "cyc/pkt" "dpdk" "cyc/pkt" ratio
 for packed in 0 1; do
@@ -136,10 +143,17 @@ for q in 256 1024; do
 for mode in txonly rxonly; do
 	dir="device receive (fe txonly)"
 	[ "$mode" = rxonly ] && dir="device transmit (fe rxonly)"
-	set -- $(run_virtnet "$mode" "$packed" "$q")
-	v=$1 vc=$2
-	set -- $(run_dpdk "$mode" "$packed" "$q")
-	d=$1 dc=$2
+	# Interleaved, REPEAT times: this VM's cross-core latency changes
+	# every few seconds; the medians of neighbouring runs compare.
+	: > "$tmp/v" ; : > "$tmp/d"
+	r=0
+	while [ $r -lt "$repeat" ]; do
+		run_virtnet "$mode" "$packed" "$q" >> "$tmp/v"
+		run_dpdk "$mode" "$packed" "$q" >> "$tmp/d"
+		r=$((r + 1))
+	done
+	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2)
+	d=$(median "$tmp/d" 1) dc=$(median "$tmp/d" 2)
 	ratio=$(awk "BEGIN { if ($d > 0) printf \"%.2f\", $v / $d; else print \"-\" }")
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
