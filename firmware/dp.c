@@ -290,6 +290,13 @@ static unsigned do_cmds(struct lcore *lc)
 			c->d->run[c->q] = c->run;
 			if (!c->run)
 				vnet_dp_queue_reset(&c->d->q[c->q]);
+			else if (c->d->q[c->q].vq)
+				/* Polled from now on: the driver need not kick
+				 * (a kick is a system call on its side). An idle
+				 * lcore re-arms transmit kicks before it sleeps;
+				 * receive kicks (new buffers) are never waited
+				 * for. */
+				vq_notify_disable(c->d->q[c->q].vq);
 			break;
 		case CMD_STOP:
 			lc->stop = true;
