@@ -9,18 +9,16 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "board.h"
+#include "jsonfile.h"
 
 /* A board file is a few hundred bytes; refuse anything absurd up front. */
 #define BOARD_FILE_MAX		(64 * 1024)
@@ -29,11 +27,6 @@
 #define REP_EXPAND_MAX		128
 #define SF_BASE_MAX		0x7fffffffu
 
-struct ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-};
 
 struct field {
 	const char *key;
@@ -71,68 +64,19 @@ static const struct {
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static void vset_err(struct ctx *c, const char *field, const char *fmt,
-		     va_list ap)
-{
-	int n;
 
-	if (!c->err || c->errlen == 0)
-		return;
-	if (field)
-		n = snprintf(c->err, c->errlen, "%s: field '%s': ", c->path,
-			     field);
-	else
-		n = snprintf(c->err, c->errlen, "%s: ", c->path);
-	if (n < 0 || (size_t)n >= c->errlen)
-		return;
-	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-}
 
-/* "<path>: field '<field>': <reason>"; always returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ctx *c, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vset_err(c, field, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static const char *json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "real";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
-}
-
-static const json_t *get_field(struct ctx *c, const json_t *root,
+static const json_t *get_field(struct jf_ctx *c, const json_t *root,
 			       const char *key)
 {
 	const json_t *v = json_object_get(root, key);
 
 	if (!v)
-		fail(c, key, "missing (required)");
+		jf_fail(c, key, "missing (required)");
 	return v;
 }
 
-static int get_uint(struct ctx *c, const json_t *root, const char *key,
+static int get_uint(struct jf_ctx *c, const json_t *root, const char *key,
 		    unsigned min, unsigned max, unsigned *out)
 {
 	const json_t *v = get_field(c, root, key);
@@ -141,18 +85,18 @@ static int get_uint(struct ctx *c, const json_t *root, const char *key,
 	if (!v)
 		return -1;
 	if (!json_is_integer(v))
-		return fail(c, key, "must be an integer in %u..%u (got %s)",
-			    min, max, json_type_name(v));
+		return jf_fail(c, key, "must be an integer in %u..%u (got %s)",
+			    min, max, jf_type_name(v));
 	i = json_integer_value(v);
 	if (i < (json_int_t)min || i > (json_int_t)max)
-		return fail(c, key, "must be an integer in %u..%u (got %lld)",
+		return jf_fail(c, key, "must be an integer in %u..%u (got %lld)",
 			    min, max, (long long)i);
 	*out = (unsigned)i;
 	return 0;
 }
 
 /* A string of min_len..cap-1 bytes, copied into buf. */
-static int get_string(struct ctx *c, const json_t *root, const char *key,
+static int get_string(struct jf_ctx *c, const json_t *root, const char *key,
 		      size_t min_len, char *buf, size_t cap)
 {
 	const json_t *v = get_field(c, root, key);
@@ -161,11 +105,11 @@ static int get_string(struct ctx *c, const json_t *root, const char *key,
 	if (!v)
 		return -1;
 	if (!json_is_string(v))
-		return fail(c, key, "must be a string (got %s)",
-			    json_type_name(v));
+		return jf_fail(c, key, "must be a string (got %s)",
+			    jf_type_name(v));
 	len = json_string_length(v);
 	if (len < min_len || len >= cap)
-		return fail(c, key,
+		return jf_fail(c, key,
 			    "must be a string of %zu..%zu characters (got %zu)",
 			    min_len, cap - 1, len);
 	memcpy(buf, json_string_value(v), len + 1);
@@ -195,25 +139,6 @@ static const char *ifname_problem(const char *s)
 	return NULL;
 }
 
-/* Strict "xx:xx:xx:xx:xx:xx" (either case). */
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	for (int i = 0; i < 6; i++) {
-		const char *p = s + i * 3;
-		unsigned v = 0;
-
-		for (int j = 0; j < 2; j++) {
-			if (!isxdigit((unsigned char)p[j]))
-				return -1;
-			v = v * 16 + (unsigned)(isdigit((unsigned char)p[j]) ?
-				p[j] - '0' : tolower((unsigned char)p[j]) - 'a' + 10);
-		}
-		if (p[2] != (i == 5 ? '\0' : ':'))
-			return -1;
-		mac[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 /* --- representor patterns ------------------------------------------------ */
 
@@ -281,7 +206,7 @@ static int rep_expand(const char *pat, unsigned pf, unsigned vf, unsigned sf,
 }
 
 /* Syntax, allowed placeholders and uniqueness of one pattern. */
-static int check_pattern(struct ctx *c, const char *key, const char *pat,
+static int check_pattern(struct jf_ctx *c, const char *key, const char *pat,
 			 bool is_vf)
 {
 	bool has[PH_BAD] = { false };
@@ -291,12 +216,12 @@ static int check_pattern(struct ctx *c, const char *key, const char *pat,
 		enum rep_ph ph;
 
 		if (*p == '}')
-			return fail(c, key, "unmatched '}' in \"%s\"", pat);
+			return jf_fail(c, key, "unmatched '}' in \"%s\"", pat);
 		if (*p != '{') {
 			if (*p == '/' || *p == ':' ||
 			    isspace((unsigned char)*p) ||
 			    !isgraph((unsigned char)*p))
-				return fail(c, key,
+				return jf_fail(c, key,
 					    "character '%c' (0x%02x) is not allowed in an interface name (\"%s\")",
 					    isgraph((unsigned char)*p) ? *p : '?',
 					    (unsigned char)*p, pat);
@@ -304,25 +229,25 @@ static int check_pattern(struct ctx *c, const char *key, const char *pat,
 		}
 		close = strchr(p, '}');
 		if (!close)
-			return fail(c, key, "unmatched '{' in \"%s\"", pat);
+			return jf_fail(c, key, "unmatched '{' in \"%s\"", pat);
 		ph = placeholder(p + 1, (size_t)(close - p - 1));
 		if (ph == PH_BAD)
-			return fail(c, key,
+			return jf_fail(c, key,
 				    "unknown placeholder '%.*s' in \"%s\" (known: {pf}, {vf}, {sf})",
 				    (int)(close - p + 1), p, pat);
 		if (ph == PH_VF && !is_vf)
-			return fail(c, key,
+			return jf_fail(c, key,
 				    "placeholder {vf} has no value for a PF (\"%s\")",
 				    pat);
 		has[ph] = true;
 		p = close;
 	}
 	if (!is_vf && !has[PH_PF] && !has[PH_SF])
-		return fail(c, key,
+		return jf_fail(c, key,
 			    "must contain {pf} or {sf} so that every PF gets its own name (\"%s\")",
 			    pat);
 	if (is_vf && !has[PH_SF] && !(has[PH_PF] && has[PH_VF]))
-		return fail(c, key,
+		return jf_fail(c, key,
 			    "must contain {sf}, or both {pf} and {vf}, so that every VF gets its own name (\"%s\")",
 			    pat);
 	return 0;
@@ -339,7 +264,7 @@ static unsigned sf_of(const struct board *b, unsigned pf, int vf)
  * grows with the number, so expanding the largest PF, VF and SF numbers
  * the board allows gives the longest name.
  */
-static int check_pattern_length(struct ctx *c, const char *key,
+static int check_pattern_length(struct jf_ctx *c, const char *key,
 				const struct board *b, const char *pat,
 				bool is_vf)
 {
@@ -352,9 +277,9 @@ static int check_pattern_length(struct ctx *c, const char *key,
 	n = rep_expand(pat, pf, vf, sf_of(b, pf, is_vf ? (int)vf : -1), name,
 		       sizeof(name));
 	if (n < 0)
-		return fail(c, key, "cannot expand \"%s\"", pat);
+		return jf_fail(c, key, "cannot expand \"%s\"", pat);
 	if (n >= BOARD_IFNAMSIZ)
-		return fail(c, key,
+		return jf_fail(c, key,
 			    "longest name \"%s\" is %d characters; interface names are at most %d (IFNAMSIZ - 1)",
 			    name, n, BOARD_IFNAMSIZ - 1);
 	return 0;
@@ -362,7 +287,7 @@ static int check_pattern_length(struct ctx *c, const char *key,
 
 /* --- the fields ----------------------------------------------------------- */
 
-static int check_keys(struct ctx *c, const json_t *root)
+static int check_keys(struct jf_ctx *c, const json_t *root)
 {
 	const char *key;
 	json_t *v;
@@ -374,15 +299,15 @@ static int check_keys(struct ctx *c, const json_t *root)
 			if (strcmp(key, fields[i].key) == 0)
 				break;
 		if (i == ARRAY_SIZE(fields))
-			return fail(c, key, "unknown key");
+			return jf_fail(c, key, "unknown key");
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (fields[i].required && !json_object_get(root, fields[i].key))
-			return fail(c, fields[i].key, "missing (required)");
+			return jf_fail(c, fields[i].key, "missing (required)");
 	return 0;
 }
 
-static int parse_name(struct ctx *c, const json_t *root, struct board *b)
+static int parse_name(struct jf_ctx *c, const json_t *root, struct board *b)
 {
 	const char *base = strrchr(c->path, '/');
 	size_t len;
@@ -391,7 +316,7 @@ static int parse_name(struct ctx *c, const json_t *root, struct board *b)
 		return -1;
 	for (const char *p = b->name; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return fail(c, "name",
+			return jf_fail(c, "name",
 				    "may contain only letters, digits, '-' and '_' (got \"%s\")",
 				    b->name);
 	base = base ? base + 1 : c->path;
@@ -399,13 +324,13 @@ static int parse_name(struct ctx *c, const json_t *root, struct board *b)
 	if (len > 5 && strcmp(base + len - 5, ".json") == 0)
 		len -= 5;
 	if (len != strlen(b->name) || memcmp(base, b->name, len) != 0)
-		return fail(c, "name",
+		return jf_fail(c, "name",
 			    "must equal the file's base name \"%.*s\" (got \"%s\")",
 			    (int)len, base, b->name);
 	return 0;
 }
 
-static int parse_transports(struct ctx *c, const json_t *root,
+static int parse_transports(struct jf_ctx *c, const json_t *root,
 			    struct board *b)
 {
 	const json_t *arr = get_field(c, root, "transports");
@@ -415,36 +340,36 @@ static int parse_transports(struct ctx *c, const json_t *root,
 	if (!arr)
 		return -1;
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return fail(c, "transports",
+		return jf_fail(c, "transports",
 			    "must be a non-empty array of \"vfio-user\", \"vhost-user\", \"hw\" (got %s%s)",
 			    json_is_array(arr) ? "an empty " : "",
-			    json_type_name(arr));
+			    jf_type_name(arr));
 	b->transports = 0;
 	json_array_foreach(arr, i, v) {
 		const char *s;
 		size_t t;
 
 		if (!json_is_string(v))
-			return fail(c, "transports",
+			return jf_fail(c, "transports",
 				    "element %zu must be a string (got %s)", i,
-				    json_type_name(v));
+				    jf_type_name(v));
 		s = json_string_value(v);
 		for (t = 0; t < ARRAY_SIZE(transports); t++)
 			if (strcmp(s, transports[t].name) == 0)
 				break;
 		if (t == ARRAY_SIZE(transports))
-			return fail(c, "transports",
+			return jf_fail(c, "transports",
 				    "unknown transport \"%.32s\" (known: vfio-user, vhost-user, hw)",
 				    s);
 		if (b->transports & transports[t].bit)
-			return fail(c, "transports",
+			return jf_fail(c, "transports",
 				    "duplicate transport \"%s\"", s);
 		b->transports |= transports[t].bit;
 	}
 	return 0;
 }
 
-static int parse_mac_base(struct ctx *c, const json_t *root,
+static int parse_mac_base(struct jf_ctx *c, const json_t *root,
 			  struct board *b)
 {
 	char s[32];
@@ -452,24 +377,24 @@ static int parse_mac_base(struct ctx *c, const json_t *root,
 
 	if (get_string(c, root, "mac_base", 0, s, sizeof(s)))
 		return -1;
-	if (parse_mac(s, b->mac_base))
-		return fail(c, "mac_base",
+	if (jf_parse_mac(s, b->mac_base))
+		return jf_fail(c, "mac_base",
 			    "must be a MAC address \"xx:xx:xx:xx:xx:xx\" (got \"%s\")",
 			    s);
 	if (b->mac_base[0] & 0x01)
-		return fail(c, "mac_base",
+		return jf_fail(c, "mac_base",
 			    "must be a unicast address, bit 0 of the first octet clear (got multicast \"%s\")",
 			    s);
 	if (memcmp(b->mac_base, zero, sizeof(zero)) == 0)
-		return fail(c, "mac_base", "must not be all zeros");
+		return jf_fail(c, "mac_base", "must not be all zeros");
 	if (b->eswitch == BOARD_ESWITCH_SIM && !(b->mac_base[0] & 0x02))
-		return fail(c, "mac_base",
+		return jf_fail(c, "mac_base",
 			    "must be locally administered on a sim board, bit 1 of the first octet set (got \"%s\")",
 			    s);
 	return 0;
 }
 
-static int parse_uplinks(struct ctx *c, const json_t *root, struct board *b)
+static int parse_uplinks(struct jf_ctx *c, const json_t *root, struct board *b)
 {
 	const json_t *arr = get_field(c, root, "uplinks");
 	size_t i;
@@ -478,11 +403,11 @@ static int parse_uplinks(struct ctx *c, const json_t *root, struct board *b)
 	if (!arr)
 		return -1;
 	if (!json_is_array(arr))
-		return fail(c, "uplinks",
+		return jf_fail(c, "uplinks",
 			    "must be an array of interface names (got %s)",
-			    json_type_name(arr));
+			    jf_type_name(arr));
 	if (json_array_size(arr) > BOARD_MAX_UPLINKS)
-		return fail(c, "uplinks",
+		return jf_fail(c, "uplinks",
 			    "must have at most %d entries (got %zu)",
 			    BOARD_MAX_UPLINKS, json_array_size(arr));
 	b->n_uplinks = 0;
@@ -490,18 +415,18 @@ static int parse_uplinks(struct ctx *c, const json_t *root, struct board *b)
 		const char *s, *why;
 
 		if (!json_is_string(v))
-			return fail(c, "uplinks",
+			return jf_fail(c, "uplinks",
 				    "element %zu must be a string (got %s)", i,
-				    json_type_name(v));
+				    jf_type_name(v));
 		s = json_string_value(v);
 		why = ifname_problem(s);
 		if (why)
-			return fail(c, "uplinks",
+			return jf_fail(c, "uplinks",
 				    "element %zu \"%.32s\" is not a valid interface name: it %s",
 				    i, s, why);
 		for (unsigned j = 0; j < b->n_uplinks; j++)
 			if (strcmp(b->uplinks[j], s) == 0)
-				return fail(c, "uplinks",
+				return jf_fail(c, "uplinks",
 					    "element %zu \"%s\" is listed twice",
 					    i, s);
 		snprintf(b->uplinks[b->n_uplinks++], BOARD_IFNAMSIZ, "%s", s);
@@ -509,7 +434,7 @@ static int parse_uplinks(struct ctx *c, const json_t *root, struct board *b)
 	return 0;
 }
 
-static int parse_board(struct ctx *c, const json_t *root, struct board *b)
+static int parse_board(struct jf_ctx *c, const json_t *root, struct board *b)
 {
 	char s[32];
 
@@ -523,7 +448,7 @@ static int parse_board(struct ctx *c, const json_t *root, struct board *b)
 	if (get_string(c, root, "arch", 0, b->arch, sizeof(b->arch)))
 		return -1;
 	if (strcmp(b->arch, "x86_64") != 0 && strcmp(b->arch, "aarch64") != 0)
-		return fail(c, "arch",
+		return jf_fail(c, "arch",
 			    "must be \"x86_64\" or \"aarch64\" (got \"%s\")",
 			    b->arch);
 
@@ -547,21 +472,21 @@ static int parse_board(struct ctx *c, const json_t *root, struct board *b)
 		const json_t *v = json_object_get(root, "max_queue_size");
 
 		if (v && json_is_integer(v))
-			return fail(c, "max_queue_size",
+			return jf_fail(c, "max_queue_size",
 				    "must be a power of two in 2..%d (got %lld)",
 				    BOARD_MAX_QUEUE_SIZE,
 				    (long long)json_integer_value(v));
-		return fail(c, "max_queue_size",
+		return jf_fail(c, "max_queue_size",
 			    "must be a power of two in 2..%d (got %s)",
 			    BOARD_MAX_QUEUE_SIZE,
-			    v ? json_type_name(v) : "nothing");
+			    v ? jf_type_name(v) : "nothing");
 	}
 
 	if (get_uint(c, root, "max_devices", 1, BOARD_MAX_DEVICES,
 		     &b->max_devices))
 		return -1;
 	if (b->max_devices < b->static_pfs)
-		return fail(c, "max_devices",
+		return jf_fail(c, "max_devices",
 			    "must be at least static_pfs (%u) (got %u)",
 			    b->static_pfs, b->max_devices);
 
@@ -575,7 +500,7 @@ static int parse_board(struct ctx *c, const json_t *root, struct board *b)
 	else if (strcmp(s, "mlx5") == 0)
 		b->eswitch = BOARD_ESWITCH_MLX5;
 	else
-		return fail(c, "eswitch",
+		return jf_fail(c, "eswitch",
 			    "must be \"sim\" or \"mlx5\" (got \"%s\")", s);
 
 	if (parse_mac_base(c, root, b))
@@ -586,7 +511,7 @@ static int parse_board(struct ctx *c, const json_t *root, struct board *b)
 		if (get_uint(c, root, "sf_base", 0, SF_BASE_MAX, &b->sf_base))
 			return -1;
 		if (b->eswitch != BOARD_ESWITCH_MLX5)
-			return fail(c, "sf_base",
+			return jf_fail(c, "sf_base",
 				    "only meaningful with eswitch \"mlx5\"");
 	}
 
@@ -611,74 +536,26 @@ static int parse_board(struct ctx *c, const json_t *root, struct board *b)
 int board_load_file(const char *path, struct board *out, char *err,
 		    size_t errlen)
 {
-	struct ctx c = { .path = path, .err = err, .errlen = errlen };
+	struct jf_ctx c = { .path = path, .err = err, .errlen = errlen };
 	struct board b;
-	json_error_t jerr;
-	json_t *root = NULL;
-	FILE *f = NULL;
-	struct stat st;
-	int fd = -1, ret = -1;
+	json_t *root;
+	int ret = -1;
 
 	if (err && errlen)
 		err[0] = '\0';
 	if (!path || !out) {
 		c.path = path ? path : "(null)";
-		fail(&c, NULL, "no path or no output given");
+		jf_fail(&c, NULL, "no path or no output given");
 		errno = EINVAL;
 		return -1;
 	}
 	memset(&b, 0, sizeof(b));
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail(&c, NULL, "cannot open: %s", strerror(errno));
-		goto out;
+	root = jf_load_object(&c, BOARD_FILE_MAX);
+	if (root && parse_board(&c, root, &b) == 0) {
+		*out = b;
+		ret = 0;
 	}
-	if (fstat(fd, &st) < 0) {
-		fail(&c, NULL, "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(&c, NULL, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > BOARD_FILE_MAX) {
-		fail(&c, NULL, "too large (%lld bytes, limit %d)",
-		     (long long)st.st_size, BOARD_FILE_MAX);
-		goto out;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		fail(&c, NULL, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	fd = -1;	/* owned by f now */
-
-	root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		if (jerr.line > 0)
-			fail(&c, NULL, "invalid JSON at line %d, column %d: %s",
-			     jerr.line, jerr.column, jerr.text);
-		else
-			fail(&c, NULL, "invalid JSON: %s", jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		fail(&c, NULL, "top level must be a JSON object (got %s)",
-		     json_type_name(root));
-		goto out;
-	}
-	if (parse_board(&c, root, &b))
-		goto out;
-
-	*out = b;
-	ret = 0;
-out:
 	json_decref(root);
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
 	if (ret)
 		errno = EINVAL;
 	return ret;

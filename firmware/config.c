@@ -11,20 +11,18 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "board.h"
 #include "config.h"
+#include "jsonfile.h"
 #include "virtio_dev.h"
 #include "virtio_net.h"
 
@@ -34,43 +32,9 @@
  * longer than that are cut in the message, which still names the device. */
 #define FIELD_MAX	128
 
-struct ctx {
-	const char *path;
-	char *err;
-	size_t errlen;
-};
 
 /* --- messages ------------------------------------------------------------- */
 
-static void vset_err(struct ctx *c, const char *field, const char *fmt,
-		     va_list ap)
-{
-	int n;
-
-	if (!c->err || c->errlen == 0)
-		return;
-	if (field)
-		n = snprintf(c->err, c->errlen, "%s: field '%s': ", c->path,
-			     field);
-	else
-		n = snprintf(c->err, c->errlen, "%s: ", c->path);
-	if (n < 0 || (size_t)n >= c->errlen)
-		return;
-	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-}
-
-/* "<path>: field '<field>': <reason>" (field NULL: "<path>: <reason>");
- * always returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ctx *c, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vset_err(c, field, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* The field path of key in device i: "devices[i].key" ("devices[i]" for
  * a NULL key). */
@@ -83,27 +47,6 @@ static const char *dev_field(char buf[FIELD_MAX], unsigned i, const char *key)
 	return buf;
 }
 
-static const char *json_type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "object";
-	case JSON_ARRAY:
-		return "array";
-	case JSON_STRING:
-		return "string";
-	case JSON_INTEGER:
-		return "integer";
-	case JSON_REAL:
-		return "real";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "unknown";
-}
 
 /* --- tables --------------------------------------------------------------- */
 
@@ -191,25 +134,6 @@ static const struct feature *find_feature(const struct feature *t, size_t n,
 
 /* --- small parsers -------------------------------------------------------- */
 
-/* Strict "xx:xx:xx:xx:xx:xx" (either case). */
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	for (int i = 0; i < 6; i++) {
-		const char *p = s + i * 3;
-		unsigned v = 0;
-
-		for (int j = 0; j < 2; j++) {
-			if (!isxdigit((unsigned char)p[j]))
-				return -1;
-			v = v * 16 + (unsigned)(isdigit((unsigned char)p[j]) ?
-				p[j] - '0' : tolower((unsigned char)p[j]) - 'a' + 10);
-		}
-		if (p[2] != (i == 5 ? '\0' : ':'))
-			return -1;
-		mac[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 static void fmt_mac(const uint8_t m[6], char buf[18])
 {
@@ -235,24 +159,24 @@ static int mac_add(const uint8_t base[6], unsigned idx, uint8_t out[6])
 }
 
 /* A string value without embedded NULs, 1..cap-1 bytes; NULL on error. */
-static const char *get_str(struct ctx *c, const char *field, const json_t *v,
+static const char *get_str(struct jf_ctx *c, const char *field, const json_t *v,
 			   size_t cap)
 {
 	const char *s;
 	size_t len;
 
 	if (!json_is_string(v)) {
-		fail(c, field, "must be a string (got %s)", json_type_name(v));
+		jf_fail(c, field, "must be a string (got %s)", jf_type_name(v));
 		return NULL;
 	}
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (strlen(s) != len) {
-		fail(c, field, "must not contain a NUL character");
+		jf_fail(c, field, "must not contain a NUL character");
 		return NULL;
 	}
 	if (len == 0 || len >= cap) {
-		fail(c, field, "must be a string of 1..%zu characters (got %zu)",
+		jf_fail(c, field, "must be a string of 1..%zu characters (got %zu)",
 		     cap - 1, len);
 		return NULL;
 	}
@@ -260,21 +184,21 @@ static const char *get_str(struct ctx *c, const char *field, const json_t *v,
 }
 
 /* An integer in min..max; `limit` (may be NULL) says where max comes from. */
-static int get_uint(struct ctx *c, const char *field, const json_t *v,
+static int get_uint(struct jf_ctx *c, const char *field, const json_t *v,
 		    unsigned min, unsigned max, const char *limit,
 		    unsigned *out)
 {
 	json_int_t i;
 
 	if (!json_is_integer(v))
-		return fail(c, field, "must be an integer in %u..%u (got %s)",
-			    min, max, json_type_name(v));
+		return jf_fail(c, field, "must be an integer in %u..%u (got %s)",
+			    min, max, jf_type_name(v));
 	i = json_integer_value(v);
 	if (i < (json_int_t)min)
-		return fail(c, field, "must be at least %u (got %lld)", min,
+		return jf_fail(c, field, "must be at least %u (got %lld)", min,
 			    (long long)i);
 	if (i > (json_int_t)max)
-		return fail(c, field, "must be at most %u%s%s (got %lld)", max,
+		return jf_fail(c, field, "must be at most %u%s%s (got %lld)", max,
 			    limit ? ", " : "", limit ? limit : "",
 			    (long long)i);
 	*out = (unsigned)i;
@@ -283,7 +207,7 @@ static int get_uint(struct ctx *c, const char *field, const json_t *v,
 
 /* --- one device ----------------------------------------------------------- */
 
-static int check_dev_keys(struct ctx *c, unsigned idx, const json_t *o)
+static int check_dev_keys(struct jf_ctx *c, unsigned idx, const json_t *o)
 {
 	char f[FIELD_MAX];
 	const char *key;
@@ -296,18 +220,18 @@ static int check_dev_keys(struct ctx *c, unsigned idx, const json_t *o)
 			if (strcmp(key, dev_keys[k]) == 0)
 				break;
 		if (k == ARRAY_SIZE(dev_keys))
-			return fail(c, dev_field(f, idx, key),
+			return jf_fail(c, dev_field(f, idx, key),
 				    "unknown key (known: " DEV_KEYS_LIST ")");
 	}
 	if (!json_object_get(o, "name"))
-		return fail(c, dev_field(f, idx, "name"), "missing (required)");
+		return jf_fail(c, dev_field(f, idx, "name"), "missing (required)");
 	if (!json_object_get(o, "transport"))
-		return fail(c, dev_field(f, idx, "transport"),
+		return jf_fail(c, dev_field(f, idx, "transport"),
 			    "missing (required)");
 	return 0;
 }
 
-static int parse_dev_name(struct ctx *c, unsigned idx, const json_t *v,
+static int parse_dev_name(struct jf_ctx *c, unsigned idx, const json_t *v,
 			  struct vcfg_dev *d)
 {
 	char f[FIELD_MAX];
@@ -319,14 +243,14 @@ static int parse_dev_name(struct ctx *c, unsigned idx, const json_t *v,
 		return -1;
 	for (const char *p = s; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return fail(c, f,
+			return jf_fail(c, f,
 				    "may contain only letters, digits, '-' and '_' (got \"%s\")",
 				    s);
 	memcpy(d->name, s, strlen(s) + 1);
 	return 0;
 }
 
-static int parse_transport(struct ctx *c, unsigned idx, const json_t *v,
+static int parse_transport(struct jf_ctx *c, unsigned idx, const json_t *v,
 			   const struct board *b, struct vcfg_dev *d)
 {
 	char f[FIELD_MAX], have[64] = "";
@@ -335,14 +259,14 @@ static int parse_transport(struct ctx *c, unsigned idx, const json_t *v,
 
 	dev_field(f, idx, "transport");
 	if (!json_is_string(v))
-		return fail(c, f, "must be a string (got %s)",
-			    json_type_name(v));
+		return jf_fail(c, f, "must be a string (got %s)",
+			    jf_type_name(v));
 	s = json_string_value(v);
 	for (t = 0; t < ARRAY_SIZE(transports); t++)
 		if (strcmp(s, transports[t].name) == 0)
 			break;
 	if (t == ARRAY_SIZE(transports))
-		return fail(c, f,
+		return jf_fail(c, f,
 			    "unknown transport \"%.32s\" (known: vfio-user, vhost-user, hw)",
 			    s);
 	if (!(b->transports & transports[t].bit)) {
@@ -353,7 +277,7 @@ static int parse_transport(struct ctx *c, unsigned idx, const json_t *v,
 				strcat(have, ", ");
 			strcat(have, transports[i].name);
 		}
-		return fail(c, f,
+		return jf_fail(c, f,
 			    "transport \"%s\" is not available on board \"%s\" (it has: %s)",
 			    s, b->name, have);
 	}
@@ -362,7 +286,7 @@ static int parse_transport(struct ctx *c, unsigned idx, const json_t *v,
 }
 
 /* "socket" and "mode"; needs d->transport and d->name. */
-static int parse_socket(struct ctx *c, unsigned idx, const json_t *o,
+static int parse_socket(struct jf_ctx *c, unsigned idx, const json_t *o,
 			struct vcfg_dev *d)
 {
 	const json_t *sock = json_object_get(o, "socket");
@@ -372,10 +296,10 @@ static int parse_socket(struct ctx *c, unsigned idx, const json_t *o,
 
 	if (d->transport == BOARD_TRANSPORT_HW) {
 		if (sock)
-			return fail(c, dev_field(f, idx, "socket"),
+			return jf_fail(c, dev_field(f, idx, "socket"),
 				    "not allowed with transport \"hw\" (it has no socket)");
 		if (mode)
-			return fail(c, dev_field(f, idx, "mode"),
+			return jf_fail(c, dev_field(f, idx, "mode"),
 				    "not allowed with transport \"hw\" (it has no socket)");
 		d->socket[0] = '\0';
 		return 0;
@@ -387,12 +311,12 @@ static int parse_socket(struct ctx *c, unsigned idx, const json_t *o,
 		if (!s)
 			return -1;
 		if (s[0] != '/' && strchr(s, '/'))
-			return fail(c, f,
+			return jf_fail(c, f,
 				    "must be an absolute path or a file name in the run directory (got \"%s\")",
 				    s);
 		if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
 		    s[strlen(s) - 1] == '/')
-			return fail(c, f, "must name a file (got \"%s\")", s);
+			return jf_fail(c, f, "must name a file (got \"%s\")", s);
 		memcpy(d->socket, s, strlen(s) + 1);
 	} else {
 		snprintf(d->socket, sizeof(d->socket), "%s.sock", d->name);
@@ -402,24 +326,24 @@ static int parse_socket(struct ctx *c, unsigned idx, const json_t *o,
 	if (mode) {
 		dev_field(f, idx, "mode");
 		if (!json_is_string(mode))
-			return fail(c, f,
+			return jf_fail(c, f,
 				    "must be \"server\" or \"client\" (got %s)",
-				    json_type_name(mode));
+				    jf_type_name(mode));
 		s = json_string_value(mode);
 		if (strcmp(s, "client") == 0)
 			d->client = true;
 		else if (strcmp(s, "server") != 0)
-			return fail(c, f,
+			return jf_fail(c, f,
 				    "must be \"server\" or \"client\" (got \"%.32s\")",
 				    s);
 		if (d->client && d->transport != BOARD_TRANSPORT_VHOST_USER)
-			return fail(c, f,
+			return jf_fail(c, f,
 				    "\"client\" is only possible with transport \"vhost-user\" (a vfio-user device is always the server)");
 	}
 	return 0;
 }
 
-static int parse_dev_mac(struct ctx *c, unsigned idx, const json_t *v,
+static int parse_dev_mac(struct jf_ctx *c, unsigned idx, const json_t *v,
 			 const struct board *b, struct vcfg_dev *d)
 {
 	static const uint8_t zero[6];
@@ -429,7 +353,7 @@ static int parse_dev_mac(struct ctx *c, unsigned idx, const json_t *v,
 		if (mac_add(b->mac_base, idx, d->params.mac) ||
 		    (d->params.mac[0] & 0x01)) {
 			fmt_mac(b->mac_base, s);
-			return fail(c, dev_field(f, idx, "mac"),
+			return jf_fail(c, dev_field(f, idx, "mac"),
 				    "missing, and the board's mac_base %s + %u is not a unicast address: give one",
 				    s, idx);
 		}
@@ -438,24 +362,24 @@ static int parse_dev_mac(struct ctx *c, unsigned idx, const json_t *v,
 	}
 	dev_field(f, idx, "mac");
 	if (!json_is_string(v))
-		return fail(c, f,
+		return jf_fail(c, f,
 			    "must be a MAC address \"xx:xx:xx:xx:xx:xx\" (got %s)",
-			    json_type_name(v));
-	if (parse_mac(json_string_value(v), d->params.mac))
-		return fail(c, f,
+			    jf_type_name(v));
+	if (jf_parse_mac(json_string_value(v), d->params.mac))
+		return jf_fail(c, f,
 			    "must be a MAC address \"xx:xx:xx:xx:xx:xx\" (got \"%.32s\")",
 			    json_string_value(v));
 	if (d->params.mac[0] & 0x01)
-		return fail(c, f,
+		return jf_fail(c, f,
 			    "must be a unicast address, bit 0 of the first octet clear (got multicast \"%s\")",
 			    json_string_value(v));
 	if (memcmp(d->params.mac, zero, sizeof(zero)) == 0)
-		return fail(c, f, "must not be all zeros");
+		return jf_fail(c, f, "must not be all zeros");
 	d->mac_generated = false;
 	return 0;
 }
 
-static int parse_queues(struct ctx *c, unsigned idx, const json_t *o,
+static int parse_queues(struct jf_ctx *c, unsigned idx, const json_t *o,
 			const struct board *b, struct vcfg_dev *d)
 {
 	const json_t *v;
@@ -490,13 +414,13 @@ static int parse_queues(struct ctx *c, unsigned idx, const json_t *o,
 		if (get_uint(c, f, v, 2, b->max_queue_size, limit, &u))
 			return -1;
 		if (u & (u - 1))
-			return fail(c, f, "must be a power of two (got %u)", u);
+			return jf_fail(c, f, "must be a power of two (got %u)", u);
 		d->params.max_queue_size = (uint16_t)u;
 	}
 	return 0;
 }
 
-static int apply_features(struct ctx *c, unsigned idx, const json_t *o,
+static int apply_features(struct jf_ctx *c, unsigned idx, const json_t *o,
 			  uint64_t *features)
 {
 	char f[FIELD_MAX], fk[FIELD_MAX];
@@ -505,8 +429,8 @@ static int apply_features(struct ctx *c, unsigned idx, const json_t *o,
 
 	dev_field(f, idx, "features");
 	if (!json_is_object(o))
-		return fail(c, f, "must be an object of feature names to true or false (got %s)",
-			    json_type_name(o));
+		return jf_fail(c, f, "must be an object of feature names to true or false (got %s)",
+			    jf_type_name(o));
 
 	/* Check every key and value first, then groups, then singles. */
 	json_object_foreach((json_t *)o, key, v) {
@@ -517,12 +441,12 @@ static int apply_features(struct ctx *c, unsigned idx, const json_t *o,
 			char known[640];
 
 			vcfg_features_str(~0ull, known, sizeof(known));
-			return fail(c, fk, "unknown feature (known: tso, ecn, uso, %s)",
+			return jf_fail(c, fk, "unknown feature (known: tso, ecn, uso, %s)",
 				    known);
 		}
 		if (!json_is_boolean(v))
-			return fail(c, fk, "must be true or false (got %s)",
-				    json_type_name(v));
+			return jf_fail(c, fk, "must be true or false (got %s)",
+				    jf_type_name(v));
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		json_object_foreach((json_t *)o, key, v) {
@@ -541,7 +465,7 @@ static int apply_features(struct ctx *c, unsigned idx, const json_t *o,
 	return 0;
 }
 
-static int parse_dev(struct ctx *c, unsigned idx, const json_t *o,
+static int parse_dev(struct jf_ctx *c, unsigned idx, const json_t *o,
 		     const struct board *b, struct vcfg_dev *d)
 {
 	const json_t *v;
@@ -551,8 +475,8 @@ static int parse_dev(struct ctx *c, unsigned idx, const json_t *o,
 	memset(d, 0, sizeof(*d));
 	dev_field(f, idx, NULL);
 	if (!json_is_object(o))
-		return fail(c, f, "must be an object (got %s)",
-			    json_type_name(o));
+		return jf_fail(c, f, "must be an object (got %s)",
+			    jf_type_name(o));
 	if (check_dev_keys(c, idx, o) ||
 	    parse_dev_name(c, idx, json_object_get(o, "name"), d) ||
 	    parse_transport(c, idx, json_object_get(o, "transport"), b, d) ||
@@ -569,30 +493,30 @@ static int parse_dev(struct ctx *c, unsigned idx, const json_t *o,
 	d->params.features |= FB(VIRTIO_F_VERSION_1);
 
 	if (vnet_params_validate(&d->params, &why))
-		return fail(c, f, "device \"%s\" is not valid: %s", d->name,
+		return jf_fail(c, f, "device \"%s\" is not valid: %s", d->name,
 			    why ? why : "rejected by vnet_params_validate");
 	return 0;
 }
 
 /* Names, sockets and MACs unique across devices. */
-static int check_unique(struct ctx *c, const struct vcfg_dev *dev, unsigned n)
+static int check_unique(struct jf_ctx *c, const struct vcfg_dev *dev, unsigned n)
 {
 	char f[FIELD_MAX], m[18];
 
 	for (unsigned j = 1; j < n; j++) {
 		for (unsigned i = 0; i < j; i++) {
 			if (strcmp(dev[i].name, dev[j].name) == 0)
-				return fail(c, dev_field(f, j, "name"),
+				return jf_fail(c, dev_field(f, j, "name"),
 					    "\"%s\" is already used by devices[%u]",
 					    dev[j].name, i);
 			if (dev[j].socket[0] &&
 			    strcmp(dev[i].socket, dev[j].socket) == 0)
-				return fail(c, dev_field(f, j, "socket"),
+				return jf_fail(c, dev_field(f, j, "socket"),
 					    "\"%s\" is already used by devices[%u] (\"%s\")",
 					    dev[j].socket, i, dev[i].name);
 			if (memcmp(dev[i].params.mac, dev[j].params.mac, 6) == 0) {
 				fmt_mac(dev[j].params.mac, m);
-				return fail(c, dev_field(f, j, "mac"),
+				return jf_fail(c, dev_field(f, j, "mac"),
 					    "%s%s is already used by devices[%u] (\"%s\")%s",
 					    m, dev[j].mac_generated ?
 					    " (generated from the board's mac_base)" : "",
@@ -605,7 +529,7 @@ static int check_unique(struct ctx *c, const struct vcfg_dev *dev, unsigned n)
 	return 0;
 }
 
-static int parse_config(struct ctx *c, const json_t *root,
+static int parse_config(struct jf_ctx *c, const json_t *root,
 			const struct board *b, struct vcfg *cfg)
 {
 	const json_t *arr;
@@ -615,15 +539,15 @@ static int parse_config(struct ctx *c, const json_t *root,
 
 	json_object_foreach((json_t *)root, key, v)
 		if (strcmp(key, "devices") != 0)
-			return fail(c, key, "unknown key (known: devices)");
+			return jf_fail(c, key, "unknown key (known: devices)");
 	arr = json_object_get(root, "devices");
 	if (!arr)
-		return fail(c, "devices", "missing (required)");
+		return jf_fail(c, "devices", "missing (required)");
 	if (!json_is_array(arr))
-		return fail(c, "devices", "must be an array of devices (got %s)",
-			    json_type_name(arr));
+		return jf_fail(c, "devices", "must be an array of devices (got %s)",
+			    jf_type_name(arr));
 	if (json_array_size(arr) > b->max_devices)
-		return fail(c, "devices",
+		return jf_fail(c, "devices",
 			    "has %zu entries; board \"%s\" allows at most %u devices (max_devices)",
 			    json_array_size(arr), b->name, b->max_devices);
 
@@ -633,7 +557,7 @@ static int parse_config(struct ctx *c, const json_t *root,
 		return 0;
 	cfg->dev = calloc(cfg->n, sizeof(*cfg->dev));
 	if (!cfg->dev)
-		return fail(c, NULL, "out of memory for %u devices", cfg->n);
+		return jf_fail(c, NULL, "out of memory for %u devices", cfg->n);
 	json_array_foreach(arr, i, v)
 		if (parse_dev(c, (unsigned)i, v, b, &cfg->dev[i]))
 			return -1;
@@ -645,75 +569,29 @@ static int parse_config(struct ctx *c, const json_t *root,
 int vcfg_load(const char *path, const struct board *b, struct vcfg *out,
 	      char *err, size_t errlen)
 {
-	struct ctx c = { .path = path, .err = err, .errlen = errlen };
+	struct jf_ctx c = { .path = path, .err = err, .errlen = errlen };
 	struct vcfg cfg = { 0, NULL };
-	json_error_t jerr;
-	json_t *root = NULL;
-	FILE *f = NULL;
-	struct stat st;
-	int fd = -1, ret = -1;
+	json_t *root;
+	int ret = -1;
 
 	if (err && errlen)
 		err[0] = '\0';
 	if (!path || !b || !out) {
 		c.path = path ? path : "(null)";
-		fail(&c, NULL, "no path, board or output given");
+		jf_fail(&c, NULL, "no path, board or output given");
 		errno = EINVAL;
 		return -1;
 	}
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail(&c, NULL, "cannot open: %s", strerror(errno));
-		goto out;
+	root = jf_load_object(&c, VCFG_FILE_MAX);
+	if (root) {
+		if (parse_config(&c, root, b, &cfg) == 0) {
+			*out = cfg;
+			ret = 0;
+		} else {
+			free(cfg.dev);
+		}
 	}
-	if (fstat(fd, &st) < 0) {
-		fail(&c, NULL, "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fail(&c, NULL, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > VCFG_FILE_MAX) {
-		fail(&c, NULL, "too large (%lld bytes, limit %d)",
-		     (long long)st.st_size, VCFG_FILE_MAX);
-		goto out;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		fail(&c, NULL, "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	fd = -1;	/* owned by f now */
-
-	root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		if (jerr.line > 0)
-			fail(&c, NULL, "invalid JSON at line %d, column %d: %s",
-			     jerr.line, jerr.column, jerr.text);
-		else
-			fail(&c, NULL, "invalid JSON: %s", jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		fail(&c, NULL, "top level must be a JSON object (got %s)",
-		     json_type_name(root));
-		goto out;
-	}
-	if (parse_config(&c, root, b, &cfg)) {
-		free(cfg.dev);
-		goto out;
-	}
-
-	*out = cfg;
-	ret = 0;
-out:
 	json_decref(root);
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
 	if (ret)
 		errno = EINVAL;
 	return ret;
@@ -731,7 +609,7 @@ void vcfg_free(struct vcfg *c)
 int vcfg_resolve_sockets(struct vcfg *c, const char *path,
 			 const char *run_dir, char *err, size_t errlen)
 {
-	struct ctx x = { .path = path ? path : "(config)", .err = err,
+	struct jf_ctx x = { .path = path ? path : "(config)", .err = err,
 			 .errlen = errlen };
 	char (*res)[VCFG_SOCKET_LEN];
 	char f[FIELD_MAX];
@@ -745,7 +623,7 @@ int vcfg_resolve_sockets(struct vcfg *c, const char *path,
 		run_dir = ".";
 	res = calloc(c->n, sizeof(*res));
 	if (!res)
-		return fail(&x, NULL, "out of memory");
+		return jf_fail(&x, NULL, "out of memory");
 
 	for (unsigned i = 0; i < c->n; i++) {
 		const char *s = c->dev[i].socket;
@@ -758,7 +636,7 @@ int vcfg_resolve_sockets(struct vcfg *c, const char *path,
 		n = snprintf(res[i], VCFG_SOCKET_LEN, "%s%s%s", run_dir,
 			     run_dir[strlen(run_dir) - 1] == '/' ? "" : "/", s);
 		if (n < 0 || n >= VCFG_SOCKET_LEN) {
-			fail(&x, dev_field(f, i, "socket"),
+			jf_fail(&x, dev_field(f, i, "socket"),
 			     "\"%s\" in run directory \"%s\" is %d bytes; a socket path is at most %d",
 			     s, run_dir, n, VCFG_SOCKET_LEN - 1);
 			goto out;
@@ -767,7 +645,7 @@ int vcfg_resolve_sockets(struct vcfg *c, const char *path,
 	for (unsigned j = 1; j < c->n; j++) {
 		for (unsigned i = 0; i < j; i++) {
 			if (res[j][0] && strcmp(res[i], res[j]) == 0) {
-				fail(&x, dev_field(f, j, "socket"),
+				jf_fail(&x, dev_field(f, j, "socket"),
 				     "\"%s\" is already used by devices[%u] (\"%s\")",
 				     res[j], i, c->dev[i].name);
 				goto out;
