@@ -183,29 +183,42 @@ static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t 
 	struct rte_mbuf *pkts[BURST], *sel[BURST];
 	struct vnet_rx_meta meta[BURST], sm[BURST];
 	uint16_t n = rte_eth_rx_burst(d->rep_port, rq, pkts, BURST);
+	uint16_t pairs = d->nq / 2;
+	unsigned start[DP_MAX_QUEUES / 2 + 1] = { 0 }, at[DP_MAX_QUEUES / 2];
 
 	if (!n)
 		return 0;
 	d->rep_rx += n;
 	vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
-	for (uint16_t q = 0; q < d->nq; q += 2) {
-		unsigned k = 0;
+	/* Group by receive queue in two passes over the burst (not one per
+	 * queue): count, then place each packet in its queue's run, in
+	 * order. A queue index beyond the device (a conf bug) is left out. */
+	for (unsigned i = 0; i < n; i++)
+		if (meta[i].queue < pairs)
+			start[meta[i].queue + 1]++;
+	for (uint16_t p = 0; p < pairs; p++)
+		start[p + 1] += start[p];
+	memcpy(at, start, pairs * sizeof(at[0]));
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t p = meta[i].queue;
 
-		for (unsigned i = 0; i < n; i++) {
-			if (meta[i].queue * 2u != q)
-				continue;
-			sel[k] = pkts[i];
-			sm[k++] = meta[i];
-		}
+		if (p >= pairs)
+			continue;
+		sel[at[p]] = pkts[i];
+		sm[at[p]++] = meta[i];
+	}
+	for (uint16_t p = 0; p < pairs; p++) {
+		unsigned k = start[p + 1] - start[p];
+		uint16_t q = (uint16_t)(2u * p);
+
 		if (!k)
 			continue;
 		if (d->run[q])
-			vnet_dp_rx_burst(&d->q[q], c, sel, sm, k);
+			vnet_dp_rx_burst(&d->q[q], c, sel + start[p], sm + start[p], k);
 		else
 			d->q[q].stats->drops[VNET_DROP_QUEUE_OFF] += k;
 	}
-	/* Delivered or not, the mbufs are ours to free (a queue index beyond
-	 * the device, a conf bug, would just not be delivered). */
+	/* Delivered or not, the mbufs are ours to free. */
 	rte_pktmbuf_free_bulk(pkts, n);
 	return n;
 }
