@@ -31,6 +31,13 @@
  * vhost-user does not carry. */
 #define VU_NOT_OFFERED (F(VIRTIO_NET_F_RSS) | F(VIRTIO_NET_F_HASH_REPORT))
 
+/* Client mode: reconnection attempts back off from VU_RETRY_MIN, doubling,
+ * to at most one every VU_RETRY_MAX seconds; a connection that lived at
+ * least VU_RETRY_MAX starts the next outage at VU_RETRY_MIN again (a front
+ * end that accepts and drops at once stays backed off). */
+#define VU_RETRY_MIN 0.1
+#define VU_RETRY_MAX 1.0
+
 struct vu_fn {
 	char name[VCFG_NAME_LEN];
 	struct vu_env env;
@@ -49,6 +56,8 @@ struct vu_fn {
 	int lfd, cfd;
 	ev_io lw, cw;
 	ev_timer retry, snap_timer;
+	ev_tstamp retry_delay;  /* client: the next attempt's delay */
+	ev_tstamp conn_since;   /* client: when the connection came up */
 	struct vu_snap *snap;   /* registered; written here under reg.lock */
 };
 
@@ -463,6 +472,18 @@ static const struct hal_vhu_ops vu_ops = {
 /* ---- the socket ------------------------------------------------------------- */
 static void connect_now(struct vu_fn *f);
 
+/* Client: the next attempt after the current delay, then back off. The
+ * timer is set before every start: a one-shot ev_timer that has fired
+ * keeps a remaining time of zero or less, and restarting it as it is
+ * fires at once (a failing connect() would spin the control thread). */
+static void retry_later(struct vu_fn *f)
+{
+	ev_timer_stop(f->env.loop, &f->retry);
+	ev_timer_set(&f->retry, f->retry_delay, 0.0);
+	ev_timer_start(f->env.loop, &f->retry);
+	f->retry_delay = f->retry_delay * 2 < VU_RETRY_MAX ? f->retry_delay * 2 : VU_RETRY_MAX;
+}
+
 static void drop_conn(struct vu_fn *f, const char *why)
 {
 	if (f->cfd < 0)
@@ -473,8 +494,11 @@ static void drop_conn(struct vu_fn *f, const char *why)
 	hal_vhu_disconnect(f->vhu);
 	snapshot(f);
 	HAL_LOG(HAL_LOG_INFO, COMP, "%s: front end gone (%s); the function stays", f->name, why);
-	if (f->client)
-		ev_timer_start(f->env.loop, &f->retry);
+	if (f->client) {
+		if (ev_now(f->env.loop) - f->conn_since >= VU_RETRY_MAX)
+			f->retry_delay = VU_RETRY_MIN;
+		retry_later(f);
+	}
 }
 
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
@@ -528,10 +552,14 @@ static void connect_now(struct vu_fn *f)
 	int fd = hal_vhu_connect(f->sock);
 
 	if (fd < 0) {
-		ev_timer_start(f->env.loop, &f->retry);
+		if (f->retry_delay <= VU_RETRY_MIN)
+			HAL_LOG(HAL_LOG_INFO, COMP, "%s: cannot connect to %s (%s): retrying, backing off to every %.0f s",
+				f->name, f->sock, strerror(-fd), VU_RETRY_MAX);
+		retry_later(f);
 		return;
 	}
 	HAL_LOG(HAL_LOG_INFO, COMP, "%s: connected to %s", f->name, f->sock);
+	f->conn_since = ev_now(f->env.loop);
 	watch_conn(f, fd);
 }
 
@@ -598,6 +626,9 @@ struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
 	memcpy(hp.mac, cd->params.mac, 6);
 	hp.require_sealed = env->require_sealed;
 	hp.qsbr = env->qsbr;
+	/* Our connections to a server front end come and go; its session
+	 * may outlive them (hal_vhost_user's resume). */
+	hp.resume_sessions = f->client;
 	f->vhu = hal_vhu_create(&hp, &vu_ops, f);
 	if (!f->vhu) {
 		snprintf(err, errlen, "%s: vhost-user back end: %s", cd->name, strerror(errno));
@@ -648,8 +679,9 @@ struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
 	ev_timer_start(env->loop, &f->snap_timer);
 
 	/* The socket. */
-	ev_timer_init(&f->retry, on_retry, 1.0, 0.0);
+	ev_timer_init(&f->retry, on_retry, VU_RETRY_MIN, 0.0);
 	f->retry.data = f;
+	f->retry_delay = VU_RETRY_MIN;
 	if (f->client) {
 		connect_now(f);
 	} else {

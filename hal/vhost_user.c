@@ -874,6 +874,21 @@ static int h_set_log_base(struct hal_vhu_dev *d, struct msg *m)
 	return rc;
 }
 
+/*
+ * SET_LOG_FD: kept, never signalled. vhost-user.rst only says the
+ * (optional) eventfd "may be used to inform the front-end that the log has
+ * been modified"; Linux vhost (VHOST_SET_LOG_FD) and libvhost-user write it
+ * after every log update. No front end asks for that: QEMU has no op that
+ * sends SET_LOG_FD and reads the dirty log by polling it at each migration
+ * iteration (vhost_log_sync), DPDK's virtio_user never sends it, and DPDK's
+ * lib/vhost closes the fd ("not implemented"). Signalling it here would
+ * mean an eventfd write per burst on every lcore that marks the log (the
+ * marks happen in emu/dma on the datapath), or a flag there that the
+ * control thread polls: cost for no reader. Should a front end ever need
+ * it, the control thread is the place: on the vu snapshot timer, write the
+ * fd when emu/dma reports pages marked since the last look. Until then the
+ * fd is held (a replaced one closed), closed at disconnect.
+ */
 static int h_set_log_fd(struct hal_vhu_dev *d, struct msg *m)
 {
 	close_fd(&d->log_event_fd);
@@ -1320,6 +1335,32 @@ static const struct handler handlers[HAL_VHU_REQUEST_MAX] = {
 
 static const struct handler unknown = { "unknown request", NULL, 0, 0, 0, 0, 0, -1 };
 
+/*
+ * A request that needs an owner on a connection without SET_OWNER. With
+ * resume_sessions (a client back end: the front end is the server and
+ * outlives our connections) this is a front end resuming its session:
+ * DPDK's virtio_user in server mode (22.11 and later), when its back end
+ * reconnects, goes straight to reset, features, memory, rings and status
+ * (with NEED_REPLY if it acked REPLY_ACK before) without SET_OWNER or
+ * GET/SET_PROTOCOL_FEATURES. The sender becomes the owner and, unless it
+ * set protocol features on this connection, is taken to have acked every
+ * one offered: it can only have acked a subset of what this function
+ * offered before, and those only gate which requests are handled (every
+ * handler still checks its payload). Otherwise: false, refused.
+ */
+static bool resume(struct hal_vhu_dev *d, const struct handler *h)
+{
+	if (!d->p.resume_sessions)
+		return false;
+	d->owner = true;
+	if (!d->pf_acked)
+		d->pf_acked = d->pf_offered;
+	HAL_LOG(HAL_LOG_INFO, COMP,
+		"%s: %s without SET_OWNER: the front end resumes its session (protocol features 0x%" PRIx64 ")",
+		d->name, h->name, d->pf_acked);
+	return true;
+}
+
 int hal_vhu_handle(struct hal_vhu_dev *d, const void *msg, size_t len,
 		   int *fds, unsigned nfds, void *reply, size_t *reply_len,
 		   int *reply_fd)
@@ -1370,7 +1411,7 @@ int hal_vhu_handle(struct hal_vhu_dev *d, const void *msg, size_t len,
 		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: %u fds, needs %u",
 			   d->name, h->name, nfds, h->need_fds);
 		rc = EINVAL;
-	} else if ((h->flags & H_OWNER) && !d->owner) {
+	} else if ((h->flags & H_OWNER) && !d->owner && !resume(d, h)) {
 		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: before SET_OWNER",
 			   d->name, h->name);
 		rc = EPERM;

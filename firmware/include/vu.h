@@ -14,7 +14,8 @@
  *
  * Server mode: one listening socket, one front end at a time (a second
  * connection is refused while one is attached). Client mode: connects,
- * and reconnects every second after the front end went away. Either way a
+ * and reconnects after the front end went away (or was not there yet),
+ * backing off from 0.1 s to one attempt a second. Either way a
  * front end that goes away leaves the function provisioned: its
  * representor and datapath stay, and the next connection starts fresh.
  *

@@ -127,6 +127,11 @@ struct hal_vhu_params {
 	bool require_sealed;      /* memory fds that support seals must carry
 				   * F_SEAL_SHRINK (default true) */
 	struct rte_rcu_qsbr *qsbr; /* the lcores' RCU variable, or NULL */
+	bool resume_sessions;     /* a front end may go on with its session
+				   * on a new connection without SET_OWNER
+				   * and SET_PROTOCOL_FEATURES, as DPDK's
+				   * virtio_user server does when a client
+				   * back end reconnects (default false) */
 };
 
 /* Defaults: one queue pair of 256, mtu 1500, require_sealed. */

@@ -34,25 +34,11 @@ MAC=02:76:6e:00:00:10
 QSIZE=256
 TX_SECONDS=${TX_SECONDS:-1}
 
-failures=0
+. "$(dirname "$0")/lib.sh"
+
 vnd_pid=""
 tp_pid=""
 tmp=$(mktemp -d)
-
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; failures=$((failures + 1)); }
-
-stop_pid() {	# stop_pid PID SIGNAL: signal, wait (bounded), reap
-	[ -n "$1" ] || return 0
-	kill "-$2" "$1" 2>/dev/null
-	i=0
-	while [ $i -lt 100 ] && kill -0 "$1" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 
 cleanup() {
 	stop_pid "$tp_pid" INT
@@ -61,32 +47,7 @@ cleanup() {
 	rm -rf "$tmp" "/var/run/dpdk/$PREFIX" "/var/run/dpdk/$TP_PREFIX"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
-tel() {	# tel COMMAND: one telemetry answer (JSON on one line)
-	echo "$1" | dpdk-telemetry.py -f "$PREFIX" 2>/dev/null | grep '^{' | tail -n 1
-}
-num() {	# num JSON KEY [DICT]: a number from a telemetry answer
-	if [ $# -eq 3 ]; then
-		echo "$1" | sed -n "s/.*\"$3\": {[^}]*\"$2\": \([0-9]*\).*/\1/p"
-	else
-		echo "$1" | sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p"
-	fi
-}
-wire_rx() {
-	ip netns exec "${P}wire" cat /sys/class/net/wire0/statistics/rx_packets
-}
+trap 'exit 1' INT TERM HUP PIPE
 
 testpmd() {	# testpmd LOG MODE DEVARGS QUEUES: in the background, $tp_pid
 	dpdk-testpmd -l 0-1 --no-huge -m 256 --no-pci --file-prefix "$TP_PREFIX" \
@@ -163,8 +124,9 @@ for q in 1 4; do
 
 	# receive (counters from when every ring runs and testpmd has posted
 	# its buffers: a frame of the peer's own that came before is not ours)
+	started=$(($(grep -c "ring $((2 * q - 1)) running" "$tmp/vnd.log") + 1))
 	testpmd "$tmp/rx.log" rxonly "$args" "$q"
-	wait_for "$tmp/vnd.log" "ring $((2 * q - 1)) running" 10
+	wait_count "$tmp/vnd.log" "ring $((2 * q - 1)) running" "$started" 10
 	sleep 1
 	d0=$(tel "/virtnet/device,vu0")
 	q0=$(tel "/virtnet/queues,vu0")
@@ -203,7 +165,6 @@ for q in 1 4; do
 		bad "$what: receive: testpmd got ${got:-?}, device delivered $dev_rx on $spread queue(s), drops $bad_drops:$which"
 		tail -n 20 "$tmp/rx.log"
 	fi
-	sed -i 's/ring [0-9]* running/(seen)/' "$tmp/vnd.log"
 done
 done
 done
@@ -231,13 +192,9 @@ took=$(( $(num "$d1" packets tx) - $(num "$d0" packets tx) ))
 	bad "the next front end: nothing went through"
 
 # ---- virtnetd stops cleanly ------------------------------------------------
-kill -TERM "$vnd_pid"
-i=0
-while [ $i -lt 100 ] && kill -0 "$vnd_pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-wait "$vnd_pid"
-st=$?
+stop_status "$vnd_pid"
 vnd_pid=""
-[ "$st" -eq 0 ] && ok "virtnetd stopped on SIGTERM, status 0" || bad "virtnetd exit status $st"
+[ "$status" -eq 0 ] && ok "virtnetd stopped on SIGTERM, status 0" || bad "virtnetd exit status $status"
 [ ! -e "/var/run/dpdk/$PREFIX" ] && ok "no runtime files left" || bad "runtime dir left"
 
 [ "$failures" -eq 0 ]

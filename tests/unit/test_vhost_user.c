@@ -1396,6 +1396,134 @@ static void test_owner_refuses_start(void **state)
 	fe_fini(&t);
 }
 
+/* /proc/self/fd entries that are links to `target`. */
+static int count_links(const char *target)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	char link[128];
+	int n = 0;
+
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		ssize_t l = readlinkat(dirfd(dir), e->d_name, link, sizeof(link) - 1);
+		if (l < 0)
+			continue;
+		link[l] = 0;
+		n += !strcmp(link, target);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* SET_LOG_FD (see h_set_log_fd): the fd is held, a second one replaces it
+ * and the first is closed, a message without an fd changes nothing,
+ * disconnect closes it; it is never written, not even while device writes
+ * mark the log. */
+static void test_log_fd(void **state)
+{
+	struct fe t;
+	uint64_t log[2] = { 4096, 0 }, ack, cnt;
+	int lfd = memfd(8192, F_SEAL_SHRINK, true);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), p[2];
+	char pipe_name[128], path[64];
+	const char *ev = "anon_inode:[eventfd]";
+
+	(void)state;
+	assert_true(efd >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	ssize_t l = readlink(path, pipe_name, sizeof(pipe_name) - 1);
+	assert_true(l > 0);
+	pipe_name[l] = 0;
+	fe_init(&t);
+	fe_hello(&t);
+	int fds_conn = count_fds();
+	fe_mem(&t);
+	assert_int_equal(rt(&t, HAL_VHU_SET_LOG_BASE, 0, log, 16, &lfd, 1), 0);
+	assert_int_equal(fe_reply(&t, HAL_VHU_SET_LOG_BASE, &ack, NULL), 8);
+	set_u64(&t, HAL_VHU_SET_FEATURES, base_features(&t) | BIT(HAL_VHU_F_LOG_ALL));
+	assert_true(hal_vhu_logging(t.d));
+	int fds0 = count_fds(), ev0 = count_links(ev), pipe0 = count_links(pipe_name);
+
+	/* Held: one more eventfd in the process. */
+	assert_int_equal(rt_ack(&t, HAL_VHU_SET_LOG_FD, NULL, 0, &efd, 1), 0);
+	assert_int_equal(count_fds(), fds0 + 1);
+	assert_int_equal(count_links(ev), ev0 + 1);
+	/* A device write marks the log; the fd is not written. */
+	uint8_t x = 1;
+	assert_int_equal(dma_write(dma_space_table(hal_vhu_dma(t.d)), GPA0, &x, 1), 0);
+	assert_int_equal(read(efd, &cnt, sizeof(cnt)), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* Replaced (any fd will do; a pipe tells the two apart): the held
+	 * eventfd is closed. */
+	assert_int_equal(rt_ack(&t, HAL_VHU_SET_LOG_FD, NULL, 0, &p[1], 1), 0);
+	assert_int_equal(count_fds(), fds0 + 1);
+	assert_int_equal(count_links(ev), ev0);
+	assert_int_equal(count_links(pipe_name), pipe0 + 1);
+	/* Without an fd: refused, the held one stays. */
+	assert_int_not_equal(rt_ack(&t, HAL_VHU_SET_LOG_FD, NULL, 0, NULL, 0), 0);
+	assert_int_equal(count_links(pipe_name), pipe0 + 1);
+	/* Disconnect closes it (and the memory and the log). */
+	hal_vhu_disconnect(t.d);
+	assert_int_equal(count_links(pipe_name), pipe0);
+	assert_int_equal(count_links(ev), ev0);
+	assert_int_equal(count_fds(), fds_conn);
+	fe_fini(&t);
+	close(efd);
+	close(p[0]);
+	close(p[1]);
+	close(lfd);
+}
+
+/* resume_sessions (virtnetd's client mode): DPDK's virtio_user server
+ * goes on with its session when its back end reconnects, without
+ * SET_OWNER or GET/SET_PROTOCOL_FEATURES, acking with need_reply as
+ * before. Without the parameter that is refused (and, REPLY_ACK not being
+ * negotiated on this connection, not answered). */
+static void test_resume_session(void **state)
+{
+	struct hal_vhu_params p;
+	struct fe t;
+
+	(void)state;
+	for (int resume = 0; resume < 2; resume++) {
+		fe_params(&p);
+		p.resume_sessions = resume;
+		fe_init_params(&t, &p);
+		fe_up(&t);
+		traffic(&t, 0, 1);
+		/* A new connection; the front end's session goes on. */
+		hal_vhu_disconnect(t.d);
+		close(t.sock[0]);
+		close(t.sock[1]);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t.sock), 0);
+		for (int i = 0; i < 2; i++)
+			sim_vq_fini(&t.drv[i]);
+		memset(&t.o, 0, sizeof(t.o));
+		assert_int_equal(rt_u64(&t, HAL_VHU_GET_FEATURES), t.offered);
+		uint64_t f = base_features(&t);
+		if (!resume) {
+			assert_int_equal(rt(&t, HAL_VHU_SET_FEATURES, HAL_VHU_FLAG_NEED_REPLY,
+					    &f, 8, NULL, 0), EPERM);
+			assert_int_equal(fe_reply(&t, HAL_VHU_SET_FEATURES, NULL, NULL), -1);
+			assert_false(hal_vhu_features_ok(t.d));
+			assert_int_equal(hal_vhu_protocol_features(t.d), 0);
+			fe_fini(&t);
+			continue;
+		}
+		set_u64(&t, HAL_VHU_SET_FEATURES, f);
+		assert_int_equal(hal_vhu_protocol_features(t.d), t.pf);
+		set_u64(&t, HAL_VHU_SET_STATUS, 0xb);
+		fe_mem(&t);
+		fe_rings(&t, f, VQ_F_EVENT_IDX);
+		set_u64(&t, HAL_VHU_SET_STATUS, 0xf);
+		traffic(&t, 0, 2);
+		traffic(&t, 1, 3);
+		fe_fini(&t);
+	}
+}
+
 static void test_listen_connect(void **state)
 {
 	char path[64];
@@ -1484,6 +1612,8 @@ int main(void)
 		cmocka_unit_test(test_owner_refuses_start),
 		cmocka_unit_test(test_listen_connect),
 		cmocka_unit_test(test_create_params),
+		cmocka_unit_test(test_log_fd),
+		cmocka_unit_test(test_resume_session),
 	};
 	return cmocka_run_group_tests_name("vhost_user", tests, NULL, NULL);
 }
