@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,7 @@ struct mem_region {
 	void *map;       /* mmap of [0, mmap_offset + size) of fd */
 	size_t map_len;
 	int fd;
+	unsigned refs;   /* ADD_MEM_REG of this very region, not yet removed */
 };
 
 struct ring {
@@ -329,6 +331,17 @@ static int region_check(struct hal_vhu_dev *d, const struct vhu_region *r,
 	return 0;
 }
 
+/* r is the region m describes, and fd the same file m maps. */
+static bool region_same(const struct vhu_region *r, int fd, const struct mem_region *m)
+{
+	struct stat a, b;
+
+	return r->gpa == m->gpa && r->size == m->size && r->uaddr == m->uaddr &&
+	       r->mmap_offset == m->mmap_offset && fd >= 0 &&
+	       fstat(fd, &a) == 0 && fstat(m->fd, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static bool region_overlaps(const struct vhu_region *r, const struct mem_region *m)
 {
 	return ranges_overlap(r->gpa, r->size, m->gpa, m->size) ||
@@ -353,7 +366,7 @@ static int region_map(struct hal_vhu_dev *d, const struct vhu_region *r,
 	*out = (struct mem_region){
 		.gpa = r->gpa, .size = r->size, .uaddr = r->uaddr,
 		.mmap_offset = r->mmap_offset, .map = map,
-		.map_len = (size_t)(r->mmap_offset + r->size), .fd = fd,
+		.map_len = (size_t)(r->mmap_offset + r->size), .fd = fd, .refs = 1,
 	};
 	return 0;
 }
@@ -797,6 +810,15 @@ static int h_add_mem_reg(struct hal_vhu_dev *d, struct msg *m)
 	memcpy(&r, m->payload + 8, sizeof(r));
 	if ((rc = region_check(d, &r, d->nmem)))
 		return rc;
+	/* QEMU (7.2) sends a multiqueue net device's regions once per queue
+	 * pair: adding the very region again (same addresses, same file) is
+	 * counted, and each REM_MEM_REG takes one count. */
+	for (unsigned i = 0; i < d->nmem; i++)
+		if (region_same(&r, m->fds[0], &d->mem[i]) && d->mem[i].refs < UINT_MAX) {
+			d->mem[i].refs++;
+			close_fd(&m->fds[0]);
+			return 0;
+		}
 	if (d->nmem == HAL_VHU_MAX_MEM_SLOTS)
 		REFUSE(d, m, ENOSPC, "all %u memory slots in use", HAL_VHU_MAX_MEM_SLOTS);
 	for (unsigned i = 0; i < d->nmem; i++)
@@ -830,6 +852,10 @@ static int h_rem_mem_reg(struct hal_vhu_dev *d, struct msg *m)
 	if (i == d->nmem)
 		REFUSE(d, m, ENOENT, "no region gpa 0x%" PRIx64 " size 0x%" PRIx64,
 		       r.gpa, r.size);
+	if (d->mem[i].refs > 1) {	/* added more than once: still in use */
+		d->mem[i].refs--;
+		return 0;
+	}
 	/* Any running ring may have buffers in it. */
 	halt_all(d);
 	region_remove(d, i);

@@ -1013,6 +1013,44 @@ static void test_rem_mem_reg_in_use(void **state)
 	fe_fini(&t);
 }
 
+/* QEMU 7.2 sends a multiqueue device's regions once per queue pair: the
+ * very region added again is counted, not refused and not mapped twice;
+ * each REM_MEM_REG takes one count, the last one unmaps. The same
+ * addresses in another file are an overlap. */
+static void test_add_mem_reg_twice(void **state)
+{
+	struct fe t;
+	uint8_t pl[40] = { 0 };
+	struct region r;
+
+	(void)state;
+	fe_init(&t);
+	fe_up(&t);
+	int maps = count_maps("virtnet-hostmem");
+	int fds0 = count_fds();
+	r = region_of(&t, 1);
+	memcpy(pl + 8, &r, sizeof(r));
+	assert_int_equal(rt_ack(&t, HAL_VHU_ADD_MEM_REG, pl, 40, &t.mem.r[1].fd, 1), 0);
+	assert_int_equal(count_maps("virtnet-hostmem"), maps);
+	assert_int_equal(count_fds(), fds0);
+	assert_int_equal(dma_space_table(hal_vhu_dma(t.d))->n, 2);
+	int other = memfd(r.size + r.off, F_SEAL_SHRINK, true);
+	assert_int_not_equal(rt_ack(&t, HAL_VHU_ADD_MEM_REG, pl, 40, &other, 1), 0);
+	close(other);
+	assert_int_equal(count_fds(), fds0);
+	/* The first removal leaves it mapped and the rings running. */
+	assert_int_equal(rt_ack(&t, HAL_VHU_REM_MEM_REG, pl, 40, NULL, 0), 0);
+	assert_int_equal(t.o.stops, 0);
+	assert_non_null(dma_ptr(dma_space_table(hal_vhu_dma(t.d)), GPA1, 1, DMA_PROT_READ));
+	traffic(&t, 1, 7);
+	/* The second unmaps it. */
+	assert_int_equal(rt_ack(&t, HAL_VHU_REM_MEM_REG, pl, 40, NULL, 0), 0);
+	assert_int_equal(count_maps("virtnet-hostmem"), maps - 1);
+	assert_null(dma_ptr(dma_space_table(hal_vhu_dma(t.d)), GPA1, 1, DMA_PROT_READ));
+	assert_int_not_equal(rt_ack(&t, HAL_VHU_REM_MEM_REG, pl, 40, NULL, 0), 0);
+	fe_fini(&t);
+}
+
 static void test_new_mem_table_stops_rings(void **state)
 {
 	struct fe t;
@@ -1599,6 +1637,7 @@ int main(void)
 		cmocka_unit_test(test_file_too_small),
 		cmocka_unit_test(test_unsealed_sealed_or_refused),
 		cmocka_unit_test(test_rem_mem_reg_in_use),
+		cmocka_unit_test(test_add_mem_reg_twice),
 		cmocka_unit_test(test_new_mem_table_stops_rings),
 		cmocka_unit_test(test_log),
 		cmocka_unit_test(test_before_owner),
