@@ -156,8 +156,23 @@ int vq_setup(struct vq *vq, struct dma_space *dma, uint16_t size,
 	return 0;
 }
 
+static void ifl_free(struct vq_ifl *f)
+{
+	if (!f)
+		return;
+	free(f->next);
+	free(f->last);
+	free(f->entry);
+	free(f->rec);
+	free(f->saved);
+	free(f);
+}
+
+static void ifl_init(struct vq *vq);
+
 void vq_teardown(struct vq *vq)
 {
+	ifl_free(vq->ifl);
 	free(vq->inflight);
 	free(vq->resubmit);
 	free(vq->bounce);
@@ -176,6 +191,9 @@ void vq_reset(struct vq *vq)
 	vq->broken = false;
 	vq->error = VQ_OK;
 	vq->tbl_gen = 0;
+	/* The in-flight area follows: nothing in flight, used index 0. */
+	if (vq->ifl)
+		ifl_init(vq);
 }
 
 enum walk_result { WALK_OK, WALK_FULL, WALK_BAD };
@@ -237,12 +255,77 @@ static enum walk_result vq_walk(struct vq *vq, uint16_t head,
 	return WALK_OK;
 }
 
+/* ---- in-flight recording, split (vhost-user.rst, Inflight I/O tracking) --
+ * Nothing reads the region while this back end runs: its reader is a back
+ * end started after this one stopped or died, which sees the stores that
+ * were made, in program order up to where this one stopped. The release
+ * stores and fences below keep that order the spec's (the compiler and a
+ * weakly ordered CPU may not move a later store before an earlier one);
+ * each names the recovery load it pairs with (ifl_attach_split). */
+
+/* "When receiving available buffers": counter, then inflight, per head. */
+static void ifl_record_split(struct vq *vq, const struct vq_chain *c,
+			     unsigned n)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_split *r = f->split;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct vq_ifl_desc_split *e = &r->desc[c[i].head];
+		WRITE_ONCE(e->counter, f->counter++);
+		/* Release: the counter is stored before the entry reads in
+		 * flight; pairs with the acquire load of inflight in
+		 * ifl_attach_split. */
+		__atomic_store_n(&e->inflight, 1, __ATOMIC_RELEASE);
+	}
+	/* Release: recorded before the caller acts on the chains (a frame
+	 * sent, a buffer filled); pairs with the same acquire load. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* "When supplying used buffers", steps 1-3, before used->idx moves: the
+ * batch's heads linked from last_batch_head. The release store of
+ * used->idx that follows in vq_push_burst orders them before it. */
+static void ifl_used_begin_split(struct vq *vq, const struct vq_done *done,
+				 unsigned n)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_split *r = f->split;
+	uint16_t head = f->last_batch_head;
+
+	for (unsigned i = 0; i < n; i++) {
+		WRITE_ONCE(r->desc[done[i].id].next, head);
+		head = (uint16_t)done[i].id;
+	}
+	/* One store for the batch's step 3: nothing can read the list
+	 * before used->idx moves. */
+	WRITE_ONCE(r->last_batch_head, head);
+	f->last_batch_head = head;
+}
+
+/* Steps 5-6, after used->idx moved to used_idx: inflight 0, then used_idx. */
+static void ifl_used_end_split(struct vq *vq, const struct vq_done *done,
+			       unsigned n, uint16_t used_idx)
+{
+	struct vq_ifl_split *r = vq->ifl->split;
+
+	/* Release fence: used->idx, stored just before, precedes the clears;
+	 * pairs with ifl_attach_split comparing used_idx with used->idx (a
+	 * head cleared here was seen used by the driver). */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++)
+		WRITE_ONCE(r->desc[done[i].id].inflight, 0);
+	/* Release: the clears precede used_idx catching up; pairs with the
+	 * acquire load of used_idx in ifl_attach_split. */
+	__atomic_store_n(&r->used_idx, used_idx, __ATOMIC_RELEASE);
+}
+
 unsigned vq_avail_count(struct vq *vq)
 {
 	if (!vq_begin(vq))
 		return 0;
 	if (vq->flags & VQ_F_PACKED)
-		return vq_avail_packed(vq);
+		return vq_avail_packed(vq) + (vq->n_resubmit - vq->resubmit_pos);
 	uint16_t idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
 	uint16_t count = (uint16_t)(idx - vq->last_avail);
 	if (count > vq->size) {
@@ -345,6 +428,10 @@ popped:
 	}
 	vq->last_avail = last;
 	vq->n_inflight += (uint16_t)popped;
+	/* The chains popped from the avail ring are the burst's last ones
+	 * (restored chains are in the region already). */
+	if (unlikely(vq->ifl != NULL) && popped)
+		ifl_record_split(vq, chains + got - popped, popped);
 out:
 	vq->n_popped += got;
 	return got;
@@ -407,6 +494,8 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 	}
 	uint16_t old = vq->used_idx;
 	struct vq_used_elem *ring = vq->used->ring;
+	if (unlikely(vq->ifl != NULL))
+		ifl_used_begin_split(vq, done, n);
 	if (batch) {
 		const struct vq_done *d = &done[n - 1];
 		/* virtio 1.3, 2.7.9: one entry, at the offset of the batch's
@@ -436,6 +525,8 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 	 * buffers before this call, are visible before the new index. */
 	__atomic_store_n(&vq->used->idx, cpu_to_vle16(new_idx), __ATOMIC_RELEASE);
 	dma_mark_dirty(vq->tbl, vq->used_addr + offsetof(struct vq_used, idx), 2);
+	if (unlikely(vq->ifl != NULL))
+		ifl_used_end_split(vq, done, n, new_idx);
 	/* More than 2^15 completions since the last decision: the event
 	 * window is ambiguous, so the next decision notifies. */
 	if ((int16_t)(new_idx - vq->signalled_used) < (uint16_t)(new_idx - old))
@@ -634,14 +725,245 @@ int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 	/* The source may owe the driver an interrupt: decide afresh. */
 	vq->signalled_used = st->last_used_idx;
 	vq->signalled_valid = false;
-	memcpy(vq->resubmit, st->inflight, st->n_inflight * sizeof(uint16_t));
-	vq->n_resubmit = st->n_inflight;
-	vq->n_inflight = st->n_inflight;
-	for (uint16_t i = 0; i < st->n_inflight; i++) {
-		/* Busy (restored): only a re-pop makes it completable. */
-		vq->inflight[st->inflight[i]].busy = 3;
-		vq->inflight[st->inflight[i]].avail_idx =
-			(uint16_t)(st->last_used_idx + i);
-	}
+	vq_restore(vq, st->inflight, st->n_inflight, st->last_used_idx);
 	return 0;
+}
+
+void vq_restore(struct vq *vq, const uint16_t *ids, uint16_t n, uint16_t seq)
+{
+	memmove(vq->resubmit, ids, n * sizeof(uint16_t));
+	vq->n_resubmit = n;
+	vq->resubmit_pos = 0;
+	vq->n_inflight = n;
+	for (uint16_t i = 0; i < n; i++) {
+		/* Busy (restored): only a re-pop makes it completable. */
+		vq->inflight[vq->resubmit[i]].busy = 3;
+		vq->inflight[vq->resubmit[i]].avail_idx = (uint16_t)(seq + i);
+	}
+}
+
+/* ---- in-flight recording: attaching and recovery ------------------------ */
+
+void vq_ifl_bad(const struct vq *vq, const char *why)
+{
+	HAL_LOG_RL(HAL_LOG_WARN, COMP,
+		   "%s: in-flight region: %s: started afresh, nothing resubmitted",
+		   vq->name ? vq->name : "?", why);
+}
+
+static int by_counter(const void *a, const void *b)
+{
+	const struct vq_ifl_key *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->idx - (int)y->idx; /* equal counters: a garbage region */
+}
+
+uint64_t vq_ifl_sort(struct vq_ifl_key *k, uint16_t n)
+{
+	qsort(k, n, sizeof(*k), by_counter);
+	return n ? k[n - 1].counter + 1 : 0;
+}
+
+/* A fresh area at the queue's position: nothing in flight. */
+static void ifl_init_split(struct vq *vq)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_split *r = f->split;
+
+	/* Version 0 first, and a release fence: a stop halfway leaves an
+	 * area that reads as fresh, never a half-cleared one as valid. */
+	WRITE_ONCE(r->version, 0);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < vq->size; i++) {
+		WRITE_ONCE(r->desc[i].inflight, 0);
+		WRITE_ONCE(r->desc[i].next, 0);
+		WRITE_ONCE(r->desc[i].counter, 0);
+	}
+	WRITE_ONCE(r->features, 0);
+	WRITE_ONCE(r->desc_num, vq->size);
+	WRITE_ONCE(r->last_batch_head, 0);
+	WRITE_ONCE(r->used_idx, vq->used_idx);
+	/* Release: the area is whole before its version says so; pairs with
+	 * the acquire load of version in ifl_attach_split. */
+	__atomic_store_n(&r->version, VQ_IFL_VERSION, __ATOMIC_RELEASE);
+	f->counter = 0;
+	f->last_batch_head = 0;
+}
+
+/* One head's state, read once. */
+struct ifl_split_snap {
+	uint64_t counter;
+	uint16_t next;
+	uint8_t inflight;
+	uint8_t clear; /* in the last batch: cleared by the recovery */
+};
+
+/*
+ * "When reconnecting" (split). The queue was loaded at the used ring's
+ * idx. Every field is read once into a snapshot and checked there; the
+ * front end may change the area meanwhile, which changes only what the
+ * snapshot holds. Returns the chains to resubmit, or -ENOMEM.
+ *
+ * Left open by the rst, decided here: the device resumes popping the
+ * avail ring at used->idx plus the number of heads in flight (every
+ * completion took one used index, every head in flight one avail entry,
+ * so that is where the previous back end stopped; a head popped but not
+ * yet recorded when it died is the last one popped, and is popped again
+ * from the ring). Garbage is refused rather than guessed at: an inflight
+ * flag other than 0 or 1, a counter beyond 2^63, a batch longer than the
+ * queue or a list leaving it, more heads in flight than the avail ring
+ * offered.
+ */
+static int ifl_attach_split(struct vq *vq, struct vq_ifl *f)
+{
+	struct vq_ifl_split *r = f->split;
+	uint16_t size = vq->size, used = vq->used_idx, n = 0;
+	struct ifl_split_snap *s = NULL;
+	struct vq_ifl_key *k = NULL;
+	const char *why = NULL;
+	uint16_t lbh = READ_ONCE(r->last_batch_head);
+	/* Acquire pairs with the release store of used_idx in
+	 * ifl_used_end_split: every batch before it is clear. */
+	uint16_t ru = __atomic_load_n(&r->used_idx, __ATOMIC_ACQUIRE);
+	uint16_t batch = (uint16_t)(used - ru);
+
+	if (batch > size) {
+		why = "used_idx more than a queue away from the used ring's idx";
+		goto bad;
+	}
+	s = malloc(size * sizeof(*s));
+	k = malloc(size * sizeof(*k));
+	if (!s || !k) {
+		free(s);
+		free(k);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < size; i++) {
+		/* Acquire pairs with the release store of inflight in
+		 * ifl_record_split: the counter read next is the one recorded
+		 * with it. */
+		s[i].inflight = __atomic_load_n(&r->desc[i].inflight, __ATOMIC_ACQUIRE);
+		s[i].next = READ_ONCE(r->desc[i].next);
+		s[i].counter = READ_ONCE(r->desc[i].counter);
+		s[i].clear = 0;
+		if (s[i].inflight > 1) {
+			why = "an inflight flag neither 0 nor 1";
+			goto bad;
+		}
+		if (s[i].inflight && s[i].counter > VQ_IFL_COUNTER_MAX) {
+			why = "a counter beyond 2^63";
+			goto bad;
+		}
+	}
+	/* Step 1: used->idx is past used_idx: the last batch reached the
+	 * driver, its heads may still read in flight. The list from
+	 * last_batch_head has one entry per used index in between. */
+	for (uint16_t j = 0, h = lbh; j < batch; j++) {
+		if (h >= size) {
+			why = "last batch list leaves the queue";
+			goto bad;
+		}
+		s[h].inflight = 0;
+		s[h].clear = 1;
+		h = s[h].next;
+	}
+	/* Step 2: the rest, oldest first. */
+	for (uint32_t i = 0; i < size; i++)
+		if (s[i].inflight)
+			k[n++] = (struct vq_ifl_key){ s[i].counter, (uint16_t)i };
+	if (n) {
+		/* Each was made available after used->idx: the avail ring
+		 * must hold them (else the pop would find the ring broken). */
+		const vle16 *ai = dma_ptr(dma_space_table(vq->dma),
+					  vq->avail_addr + offsetof(struct vq_avail, idx),
+					  2, DMA_PROT_READ);
+		if (ai && (uint16_t)(vle16_to_cpu(__atomic_load_n(ai, __ATOMIC_ACQUIRE)) -
+				     used) < n) {
+			why = "more heads in flight than the avail ring offered";
+			goto bad;
+		}
+	}
+	f->counter = vq_ifl_sort(k, n);
+	f->last_batch_head = lbh < size ? lbh : 0;
+	/* Write back what step 1 changed: the batch's heads, then used_idx
+	 * (a stop in between: the next recovery redoes it). */
+	for (uint32_t i = 0; i < size; i++)
+		if (s[i].clear)
+			WRITE_ONCE(r->desc[i].inflight, 0);
+	/* Release: as in ifl_used_end_split, pairs with the acquire load of
+	 * used_idx above in the next recovery. */
+	__atomic_store_n(&r->used_idx, used, __ATOMIC_RELEASE);
+	for (uint16_t i = 0; i < n; i++)
+		vq->resubmit[i] = k[i].idx;
+	vq_restore(vq, vq->resubmit, n, used);
+	vq->last_avail = (uint16_t)(used + n);
+	free(s);
+	free(k);
+	return n;
+bad:
+	free(s);
+	free(k);
+	vq_ifl_bad(vq, why);
+	ifl_init_split(vq);
+	return 0;
+}
+
+static void ifl_init(struct vq *vq)
+{
+	if (vq->flags & VQ_F_PACKED)
+		vq_ifl_init_packed(vq);
+	else
+		ifl_init_split(vq);
+}
+
+int vq_inflight_attach(struct vq *vq, void *area, size_t len)
+{
+	bool pk = vq->flags & VQ_F_PACKED;
+	struct vq_ifl *f;
+	int rc;
+
+	if (!vq->inflight || vq->ifl || !area || ((uintptr_t)area & 7) ||
+	    len < vq_inflight_bytes(vq->size, pk))
+		return -EINVAL;
+	if (vq->n_inflight || vq->n_resubmit)
+		return -EBUSY;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->split = area;
+	if (pk) {
+		f->next = calloc(vq->size, sizeof(*f->next));
+		f->last = calloc(vq->size, sizeof(*f->last));
+		f->entry = calloc(vq->size, sizeof(*f->entry));
+		f->rec = calloc(vq->size, sizeof(*f->rec));
+		f->saved = calloc(vq->size, sizeof(*f->saved));
+		if (!f->next || !f->last || !f->entry || !f->rec || !f->saved) {
+			ifl_free(f);
+			return -ENOMEM;
+		}
+	}
+	vq->ifl = f;
+	/* The header fields both layouts share, at the same offsets. Acquire
+	 * pairs with the release store of version in ifl_init_split /
+	 * vq_ifl_init_packed. */
+	uint16_t version = __atomic_load_n(&f->split->version, __ATOMIC_ACQUIRE);
+	uint16_t desc_num = READ_ONCE(f->split->desc_num);
+	if (version == 0) { /* fresh */
+		ifl_init(vq);
+		return 0;
+	}
+	if (version != VQ_IFL_VERSION || desc_num != vq->size) {
+		vq_ifl_bad(vq, version != VQ_IFL_VERSION ? "unknown version"
+							 : "desc_num is not the queue size");
+		ifl_init(vq);
+		return 0;
+	}
+	rc = pk ? vq_ifl_attach_packed(vq, f) : ifl_attach_split(vq, f);
+	if (rc < 0) {
+		vq->ifl = NULL;
+		ifl_free(f);
+	}
+	return rc;
 }

@@ -10,6 +10,7 @@
  * skipping forward by the number of ring descriptors the buffer took.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virtq_priv.h"
@@ -30,15 +31,46 @@ static enum walk_result_p pwalk_result(struct vq *vq, enum vq_error err)
 	return PW_BAD;
 }
 
+/* The buffers of an indirect table (2.8.8). */
+static enum vq_error walk_table_packed(struct vq *vq, struct walk *w,
+				       uint64_t addr, uint32_t len)
+{
+	const void *tp;
+	uint32_t n;
+	enum vq_error err = walk_indirect(vq, w, addr, len, &tp, &n);
+
+	if (err)
+		return err;
+	const struct vq_pdesc *tab = tp;
+	for (uint32_t i = 0; i < n; i++) {
+		/* Only WRITE is valid in a table (2.8.8) and the spec has the
+		 * device ignore the rest; we ignore all but INDIRECT, which we
+		 * refuse as the split ring does: a driver that nests tables is
+		 * broken. */
+		uint16_t f = vle16_to_cpu(READ_ONCE(tab[i].flags));
+		if (f & VQ_DESC_F_INDIRECT)
+			return VQ_ERR_INDIRECT_NESTED;
+		err = walk_seg(vq, w, vle64_to_cpu(READ_ONCE(tab[i].addr)),
+			       vle32_to_cpu(READ_ONCE(tab[i].len)),
+			       f & VQ_DESC_F_WRITE);
+		if (err)
+			return err;
+	}
+	return VQ_OK;
+}
+
 /*
  * Walk the list that starts at ring counter `ctr` (its first descriptor's
  * flags already read as `flags0`). On success *id is the buffer id (from
  * the list's last descriptor) and *ndesc the ring descriptors it took.
+ * With `rec` (in-flight recording) each ring descriptor is also stored
+ * there, in CPU order, as it was read.
  */
 static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 					 uint16_t flags0, struct vq_chain *c,
 					 struct vq_seg *seg, unsigned cap,
-					 uint16_t *id, uint16_t *ndesc)
+					 uint16_t *id, uint16_t *ndesc,
+					 struct vq_pdesc *rec)
 {
 	struct walk w = { .t = vq->tbl, .seg = seg, .cap = cap };
 	uint16_t pos = vq_ctr_pos(ctr, vq->size), flags = flags0, nd = 0;
@@ -51,30 +83,17 @@ static enum walk_result_p vq_walk_packed(struct vq *vq, uint16_t ctr,
 		uint16_t did = vle16_to_cpu(READ_ONCE(dp->id));
 
 		nd++; /* bounded below: never past the ring's free slots */
+		if (unlikely(rec != NULL))
+			rec[nd - 1] = (struct vq_pdesc){
+				.addr = addr, .len = len, .id = did, .flags = flags,
+			};
 		if (flags & VQ_DESC_F_INDIRECT) {
 			/* 2.8.13: never in a NEXT list, and one table only. */
 			if (nd > 1 || (flags & VQ_DESC_F_NEXT))
 				return pwalk_result(vq, VQ_ERR_INDIRECT_NEXT);
-			const void *tp;
-			uint32_t n;
-			err = walk_indirect(vq, &w, addr, len, &tp, &n);
+			err = walk_table_packed(vq, &w, addr, len);
 			if (err)
 				return pwalk_result(vq, err);
-			const struct vq_pdesc *tab = tp;
-			for (uint32_t i = 0; i < n; i++) {
-				/* Only WRITE is valid in a table (2.8.8) and the
-				 * spec has the device ignore the rest; we ignore
-				 * all but INDIRECT, which we refuse as the split
-				 * ring does: a driver that nests tables is broken. */
-				uint16_t f = vle16_to_cpu(READ_ONCE(tab[i].flags));
-				if (f & VQ_DESC_F_INDIRECT)
-					return pwalk_result(vq, VQ_ERR_INDIRECT_NESTED);
-				err = walk_seg(vq, &w, vle64_to_cpu(READ_ONCE(tab[i].addr)),
-					       vle32_to_cpu(READ_ONCE(tab[i].len)),
-					       f & VQ_DESC_F_WRITE);
-				if (err)
-					return pwalk_result(vq, err);
-			}
 			*id = did;
 			break;
 		}
@@ -131,11 +150,152 @@ unsigned vq_avail_packed(const struct vq *vq)
 	return n;
 }
 
+/* ---- in-flight recording, packed (vhost-user.rst, Inflight I/O tracking)
+ * As for the split ring (virtq.c): nothing reads the region while this
+ * back end runs; the release stores and fences keep the stores in the
+ * spec's order for a back end that recovers after this one stopped or
+ * died, and name the recovery load they pair with (vq_ifl_attach_packed).
+ * Entries are taken from and returned to the free list kept in f->next,
+ * never from the region's copy of it. */
+
+/* "When receiving available buffers", for the nd ring descriptors of one
+ * chain (rec, as the walk read them). The free list holds at least nd
+ * entries: it has one per ring slot not in flight. */
+static void ifl_record_packed(struct vq *vq, const struct vq_pdesc *rec,
+			      uint16_t nd, uint16_t id)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_packed *r = f->packed;
+	uint16_t head = f->old_free_head, fh = f->free_head;
+	struct vq_ifl_desc_packed *h = &r->desc[head];
+
+	/* d is the head descriptor: num 0, counter, inflight. */
+	WRITE_ONCE(h->num, 0);
+	WRITE_ONCE(h->counter, f->counter++);
+	/* Release: counter before inflight; pairs with the acquire load of
+	 * inflight in vq_ifl_attach_packed. */
+	__atomic_store_n(&h->inflight, 1, __ATOMIC_RELEASE);
+	for (uint16_t k = 0; k < nd; k++) {
+		struct vq_ifl_desc_packed *e = &r->desc[fh];
+		if (k == nd - 1) {
+			WRITE_ONCE(h->last, fh);
+			f->last[head] = fh;
+		}
+		WRITE_ONCE(h->num, (uint16_t)(k + 1));
+		WRITE_ONCE(e->addr, rec[k].addr);
+		WRITE_ONCE(e->len, rec[k].len);
+		WRITE_ONCE(e->flags, rec[k].flags);
+		WRITE_ONCE(e->id, rec[k].id);
+		fh = f->next[fh];
+		WRITE_ONCE(r->free_head, fh);
+	}
+	f->free_head = fh;
+	f->old_free_head = fh;
+	f->entry[id] = head;
+	/* Release: the whole chain is recorded before old_free_head takes it
+	 * off the free list for good (a stop before: the recovery rolls
+	 * free_head back and the chain is popped again from the ring); pairs
+	 * with the acquire load of old_free_head in vq_ifl_attach_packed. */
+	__atomic_store_n(&r->old_free_head, fh, __ATOMIC_RELEASE);
+}
+
+/* "When supplying used buffers", steps 1-5, before the burst's first
+ * used descriptor is published: the chains' entries back on the free
+ * list, used_idx and its wrap counter moved to `ctr`. The release store of
+ * that descriptor's flags in vq_push_packed orders these before it. */
+static void ifl_used_begin_packed(struct vq *vq, const struct vq_done *done,
+				  unsigned n, uint16_t ctr)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_packed *r = f->packed;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t e = f->entry[done[i].id], l = f->last[e];
+		WRITE_ONCE(r->desc[l].next, f->free_head);
+		f->next[l] = f->free_head;
+		f->free_head = e;
+		WRITE_ONCE(r->free_head, e);
+	}
+	WRITE_ONCE(r->used_wrap_counter, (uint8_t)vq_ctr_wrap(ctr, vq->size));
+	WRITE_ONCE(r->used_idx, vq_ctr_pos(ctr, vq->size));
+}
+
+/* Steps 7-8, after the first used descriptor's flags (step 6). */
+static void ifl_used_end_packed(struct vq *vq, const struct vq_done *done,
+				unsigned n)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_packed *r = f->packed;
+
+	/* Release fence: the used flags, stored just before, precede the
+	 * clears; pairs with vq_ifl_attach_packed reading those flags when
+	 * used_idx and old_used_idx differ. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++)
+		WRITE_ONCE(r->desc[f->entry[done[i].id]].inflight, 0);
+	f->old_free_head = f->free_head;
+	WRITE_ONCE(r->old_free_head, f->free_head);
+	WRITE_ONCE(r->old_used_wrap_counter,
+		   (uint8_t)vq_ctr_wrap(vq->used_idx, vq->size));
+	/* Release: old_used_idx last, after the clears and the other old_*
+	 * fields; pairs with its acquire load in vq_ifl_attach_packed (equal
+	 * to used_idx: the last update is complete). */
+	__atomic_store_n(&r->old_used_idx, vq_ctr_pos(vq->used_idx, vq->size),
+			 __ATOMIC_RELEASE);
+}
+
+/* Walk a chain recovered from the in-flight region: its ring descriptors
+ * as recorded (vq_ifl_attach_packed checked the shape: a NEXT list of
+ * ndesc entries, or one INDIRECT), every buffer checked as in a ring walk. */
+static enum walk_result_p walk_saved(struct vq *vq, uint16_t id,
+				     struct vq_chain *c, struct vq_seg *seg,
+				     unsigned cap)
+{
+	const struct vq_ifl *f = vq->ifl;
+	struct walk w = { .t = vq->tbl, .seg = seg, .cap = cap };
+	uint16_t e = f->entry[id];
+	enum vq_error err;
+
+	for (uint16_t j = 0; j < vq->inflight[id].ndesc; j++) {
+		const struct vq_pdesc *d = &f->saved[e];
+		if (d->flags & VQ_DESC_F_INDIRECT)
+			err = walk_table_packed(vq, &w, d->addr, d->len);
+		else
+			err = walk_seg(vq, &w, d->addr, d->len,
+				       d->flags & VQ_DESC_F_WRITE);
+		if (err)
+			return pwalk_result(vq, err);
+		e = f->next[e]; /* in the queue while j + 1 < ndesc (checked) */
+	}
+	walk_finish(&w, c, id);
+	return PW_OK;
+}
+
 unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		       struct vq_seg *segs, unsigned nsegs)
 {
 	unsigned got = 0, used = 0;
 	uint16_t ctr = vq->last_avail, size = vq->size;
+	struct vq_pdesc *rec = NULL;
+
+	/* The one test of the in-flight recording on this path (a packed
+	 * queue resubmits only what its region kept). */
+	if (unlikely(vq->ifl != NULL)) {
+		rec = vq->ifl->rec;
+		/* Chains in flight at the back end before this one come first,
+		 * from the descriptors the region kept (the ring's may be
+		 * overwritten by used ones). */
+		while (vq->resubmit_pos < vq->n_resubmit && got < n) {
+			uint16_t id = vq->resubmit[vq->resubmit_pos];
+			if (walk_saved(vq, id, &chains[got], segs + used,
+				       nsegs - used) != PW_OK)
+				return got;
+			vq->inflight[id].busy = 1; /* in n_inflight since recovery */
+			vq->inflight[id].wlen = chains[got].wlen;
+			vq->resubmit_pos++;
+			used += chains[got++].nseg;
+		}
+	}
 
 	while (got < n) {
 		struct vq_pdesc *dp = &vq->pdesc[vq_ctr_pos(ctr, size)];
@@ -148,7 +308,7 @@ unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		struct vq_chain *c = &chains[got];
 		uint16_t id, nd;
 		enum walk_result_p r = vq_walk_packed(vq, ctr, flags, c, segs + used,
-						      nsegs - used, &id, &nd);
+						      nsegs - used, &id, &nd, rec);
 		if (r != PW_OK)
 			break;
 		if (unlikely(vq->pk_slots + nd > size)) {
@@ -170,12 +330,19 @@ unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 			.avail_idx = vq->pk_popped++, .busy = 1, .ndesc = nd,
 			.wlen = c->wlen,
 		};
+		if (unlikely(rec != NULL))
+			ifl_record_packed(vq, rec, nd, id);
 		vq->pk_slots += nd;
 		vq->n_inflight++;
 		ctr = vq_ctr_add(ctr, nd, size);
 		used += c->nseg;
 		got++;
 	}
+	/* Release: recorded before the caller acts on the chains (a frame
+	 * sent, a buffer filled); pairs with the acquire load of inflight in
+	 * vq_ifl_attach_packed. */
+	if (unlikely(rec != NULL))
+		__atomic_thread_fence(__ATOMIC_RELEASE);
 	vq->last_avail = ctr;
 	return got;
 }
@@ -226,6 +393,8 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 	}
 	for (unsigned i = 0; i < n; i++)
 		vq->inflight[done[i].id].busy = 0;
+	if (unlikely(vq->ifl != NULL))
+		ifl_used_begin_packed(vq, done, n, ctr);
 	/* Release pairs with the driver's acquire read of the flags at its
 	 * next used position: every descriptor of this burst, and the data
 	 * written into the buffers, are visible before the first one is. */
@@ -241,6 +410,8 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 	vq->used_idx = ctr;
 	vq->pk_slots -= (uint16_t)slots;
 	vq->pk_done += (uint16_t)n;
+	if (unlikely(vq->ifl != NULL))
+		ifl_used_end_packed(vq, done, n);
 }
 
 bool vq_should_notify_packed(struct vq *vq)
@@ -287,4 +458,269 @@ bool vq_notify_enable_packed(struct vq *vq)
 	uint16_t f = vle16_to_cpu(READ_ONCE(
 		vq->pdesc[vq_ctr_pos(vq->last_avail, vq->size)].flags));
 	return pdesc_avail(f, vq_ctr_wrap(vq->last_avail, vq->size));
+}
+
+/* ---- in-flight recording, packed: attaching and recovery ---------------- */
+
+/* A fresh area at the queue's used position: every entry free, in order. */
+void vq_ifl_init_packed(struct vq *vq)
+{
+	struct vq_ifl *f = vq->ifl;
+	struct vq_ifl_packed *r = f->packed;
+	uint16_t size = vq->size, pos = vq_ctr_pos(vq->used_idx, size);
+	uint8_t wrap = vq_ctr_wrap(vq->used_idx, size);
+
+	/* Version 0 first, and a release fence: a stop halfway leaves an
+	 * area that reads as fresh, never a half-built one as valid. */
+	WRITE_ONCE(r->version, 0);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < size; i++) {
+		struct vq_ifl_desc_packed *e = &r->desc[i];
+		WRITE_ONCE(e->inflight, 0);
+		WRITE_ONCE(e->next, (uint16_t)(i + 1)); /* the last: size, the end */
+		WRITE_ONCE(e->last, 0);
+		WRITE_ONCE(e->num, 0);
+		WRITE_ONCE(e->counter, 0);
+		WRITE_ONCE(e->id, 0);
+		WRITE_ONCE(e->flags, 0);
+		WRITE_ONCE(e->len, 0);
+		WRITE_ONCE(e->addr, 0);
+		f->next[i] = (uint16_t)(i + 1);
+	}
+	WRITE_ONCE(r->features, 0);
+	WRITE_ONCE(r->desc_num, size);
+	WRITE_ONCE(r->free_head, 0);
+	WRITE_ONCE(r->old_free_head, 0);
+	WRITE_ONCE(r->used_idx, pos);
+	WRITE_ONCE(r->old_used_idx, pos);
+	WRITE_ONCE(r->used_wrap_counter, wrap);
+	WRITE_ONCE(r->old_used_wrap_counter, wrap);
+	/* Release: the area is whole before its version says so; pairs with
+	 * the acquire load of version in vq_ifl_attach_packed. */
+	__atomic_store_n(&r->version, VQ_IFL_VERSION, __ATOMIC_RELEASE);
+	f->counter = 0;
+	f->free_head = f->old_free_head = 0;
+}
+
+/* One entry's bookkeeping, read once (its descriptor goes to f->saved). */
+struct ifl_packed_snap {
+	uint64_t counter;
+	uint16_t next, last, num;
+	uint8_t inflight;
+	uint8_t seen;  /* on the free list or in a chain already */
+	uint8_t clear; /* on the free list and read in flight: cleared */
+};
+
+/*
+ * "When reconnecting" (packed). Every field is read once into a snapshot
+ * and checked there: the header's indexes, the free list (no loop), each
+ * chain a head in flight names (num entries linked by next, ending at
+ * last, NEXT on all but the last, INDIRECT only alone, a buffer id in the
+ * queue and not used twice), and that the free list and the chains cover
+ * every entry exactly once (each entry is one or the other in every state
+ * the spec's steps leave). Then:
+ *
+ * 1. used_idx/used_wrap_counter differ from old_used_idx/
+ *    old_used_wrap_counter: an update was interrupted. The ring
+ *    descriptor at old_used_idx tells how far it got: flags still those
+ *    of an available descriptor for old_used_wrap_counter (AVAIL = wrap,
+ *    USED = !wrap) -> the used descriptors were not published: roll back;
+ *    anything else -> they were: commit (old_* = current).
+ *    Underspecified in the rst, decided here: it compares only used_idx,
+ *    but a batch of exactly the queue size brings used_idx back to the
+ *    same position with the other wrap counter; we compare the pairs.
+ * 2. current = old_* (rolls back what step 1 did not commit).
+ * 3. Entries on the free list are not in flight (clears the heads of an
+ *    interrupted pop, and of a committed batch whose clears were cut).
+ * 4. The heads still in flight are resubmitted in counter order.
+ *
+ * Also underspecified, decided here: where the device resumes. The
+ * front end cannot know after a crash (it never got GET_VRING_BASE), so
+ * the area's used position replaces the loaded one, and the avail
+ * position is that plus the ring descriptors the chains in flight took
+ * (the ring slots between the two are exactly theirs): restarting the
+ * avail position at the used one, as some back ends do, would pop again
+ * descriptors of chains completed out of order and complete them twice.
+ */
+int vq_ifl_attach_packed(struct vq *vq, struct vq_ifl *f)
+{
+	struct vq_ifl_packed *r = f->packed;
+	uint16_t size = vq->size, n = 0;
+	uint32_t nfree = 0, slots = 0;
+	struct ifl_packed_snap *s = NULL;
+	struct vq_ifl_key *k = NULL;
+	uint8_t *id_seen = NULL;
+	bool commit = false, rollback = false;
+	const char *why = NULL;
+	/* Acquire pairs with the release stores of old_used_idx in
+	 * ifl_used_end_packed and old_free_head in ifl_record_packed. */
+	uint16_t oui = __atomic_load_n(&r->old_used_idx, __ATOMIC_ACQUIRE);
+	uint16_t ofh = __atomic_load_n(&r->old_free_head, __ATOMIC_ACQUIRE);
+	uint8_t ouw = READ_ONCE(r->old_used_wrap_counter);
+	uint16_t fh = READ_ONCE(r->free_head), ui = READ_ONCE(r->used_idx);
+	uint8_t uw = READ_ONCE(r->used_wrap_counter);
+
+	if (ui >= size || oui >= size || uw > 1 || ouw > 1) {
+		why = "a used index or wrap counter out of range";
+		goto bad;
+	}
+	/* Step 1. free_head may be past the queue: the list's end (empty). */
+	if (ui != oui || uw != ouw) {
+		const vle16 *p = dma_ptr(dma_space_table(vq->dma),
+					 vq->desc_addr + 16u * oui + offsetof(struct vq_pdesc, flags),
+					 2, DMA_PROT_READ);
+		if (!p) {
+			why = "descriptor ring not mapped";
+			goto bad;
+		}
+		uint16_t fl = vle16_to_cpu(READ_ONCE(*p)) & (VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED);
+		if (fl != (ouw ? VQ_PDESC_F_AVAIL : VQ_PDESC_F_USED)) {
+			commit = true;
+			ofh = fh;
+			oui = ui;
+			ouw = uw;
+		} else {
+			rollback = true;
+		}
+	}
+	/* Step 2: from here on, (ofh, oui, ouw) is the state. */
+	s = calloc(size, sizeof(*s));
+	k = malloc(size * sizeof(*k));
+	id_seen = calloc(size, 1);
+	if (!s || !k || !id_seen) {
+		free(s);
+		free(k);
+		free(id_seen);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < size; i++) {
+		const struct vq_ifl_desc_packed *e = &r->desc[i];
+		/* Acquire pairs with the release store of inflight in
+		 * ifl_record_packed: the counter read next is the one
+		 * recorded with it. */
+		s[i].inflight = __atomic_load_n(&e->inflight, __ATOMIC_ACQUIRE);
+		s[i].counter = READ_ONCE(e->counter);
+		s[i].next = READ_ONCE(e->next);
+		s[i].last = READ_ONCE(e->last);
+		s[i].num = READ_ONCE(e->num);
+		f->saved[i] = (struct vq_pdesc){
+			.addr = READ_ONCE(e->addr), .len = READ_ONCE(e->len),
+			.id = READ_ONCE(e->id), .flags = READ_ONCE(e->flags),
+		};
+		if (s[i].inflight > 1) {
+			why = "an inflight flag neither 0 nor 1";
+			goto bad;
+		}
+	}
+	/* Step 3: the free list (its end: an index past the queue). */
+	for (uint16_t h = ofh; h < size; h = s[h].next) {
+		if (s[h].seen) {
+			why = "the free list loops";
+			goto bad;
+		}
+		s[h].seen = 1;
+		if (s[h].inflight) {
+			s[h].inflight = 0;
+			s[h].clear = 1;
+		}
+		nfree++;
+	}
+	/* The chains of the heads still in flight. */
+	for (uint32_t i = 0; i < size; i++) {
+		if (!s[i].inflight)
+			continue;
+		uint16_t num = s[i].num, e = (uint16_t)i;
+		if (s[i].counter > VQ_IFL_COUNTER_MAX) {
+			why = "a counter beyond 2^63";
+			goto bad;
+		}
+		if (num == 0 || num > size || s[i].last >= size) {
+			why = "a chain's num or last out of range";
+			goto bad;
+		}
+		for (uint16_t j = 0; j < num; j++) {
+			if (e >= size || s[e].seen) {
+				why = "chains overlap, or leave the queue";
+				goto bad;
+			}
+			s[e].seen = 1;
+			uint16_t fl = f->saved[e].flags;
+			bool lastd = j + 1 == num;
+			if (!!(fl & VQ_DESC_F_NEXT) == lastd ||
+			    ((fl & VQ_DESC_F_INDIRECT) && num != 1)) {
+				why = "a chain's descriptor flags do not fit its length";
+				goto bad;
+			}
+			if (!lastd)
+				e = s[e].next;
+		}
+		uint16_t id = f->saved[e].id;
+		if (e != s[i].last) {
+			why = "a chain does not end at its last entry";
+			goto bad;
+		}
+		if (id >= size || id_seen[id]) {
+			why = "a buffer id out of range or in flight twice";
+			goto bad;
+		}
+		id_seen[id] = 1;
+		f->entry[id] = (uint16_t)i;
+		f->last[i] = e;
+		slots += num;
+		k[n++] = (struct vq_ifl_key){ s[i].counter, (uint16_t)i };
+	}
+	if (nfree + slots != size) {
+		why = "entries neither free nor in a chain";
+		goto bad;
+	}
+
+	/* Write back what steps 1-3 decided, in an order the next recovery
+	 * can redo after a stop anywhere: the free head, the wrap counter,
+	 * then the index (released last), then the clears. */
+	if (commit) {
+		WRITE_ONCE(r->old_free_head, ofh);
+		WRITE_ONCE(r->old_used_wrap_counter, ouw);
+		/* Release: pairs with the acquire load of old_used_idx above. */
+		__atomic_store_n(&r->old_used_idx, oui, __ATOMIC_RELEASE);
+	} else if (rollback) {
+		WRITE_ONCE(r->free_head, ofh);
+		WRITE_ONCE(r->used_wrap_counter, ouw);
+		/* Release: the roll-back is whole before used_idx equals
+		 * old_used_idx again; pairs with the load of used_idx above. */
+		__atomic_store_n(&r->used_idx, oui, __ATOMIC_RELEASE);
+	}
+	for (uint32_t i = 0; i < size; i++) {
+		f->next[i] = s[i].next;
+		if (s[i].clear)
+			WRITE_ONCE(r->desc[i].inflight, 0);
+	}
+	f->free_head = f->old_free_head = ofh;
+	f->counter = vq_ifl_sort(k, n);
+
+	/* Step 4, and the position: used from the area, avail behind the
+	 * chains in flight. */
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t id = f->saved[f->last[k[i].idx]].id;
+		vq->resubmit[i] = id;
+		vq->inflight[id].ndesc = s[k[i].idx].num;
+	}
+	vq->used_idx = ouw ? oui : (uint16_t)(oui + size);
+	vq->last_avail = vq_ctr_add(vq->used_idx, slots, size);
+	vq->signalled_used = vq->used_idx;
+	vq->signalled_valid = false;
+	vq->pk_slots = (uint16_t)slots;
+	vq->pk_popped = n;
+	vq->pk_done = 0;
+	vq_restore(vq, vq->resubmit, n, 0);
+	free(s);
+	free(k);
+	free(id_seen);
+	return n;
+bad:
+	free(s);
+	free(k);
+	free(id_seen);
+	vq_ifl_bad(vq, why);
+	vq_ifl_init_packed(vq);
+	return 0;
 }

@@ -98,6 +98,52 @@ static inline void walk_finish(const struct walk *w, struct vq_chain *c,
 	c->seg = w->seg;
 }
 
+/*
+ * In-flight recording (vq_inflight_attach). While the queue runs the
+ * region is only written: what the recording needs to know of it (the
+ * free list, the chains' entries) is kept here, so a front end writing
+ * the shared memory cannot steer an lcore's stores.
+ */
+struct vq_ifl {
+	union {
+		struct vq_ifl_split *split;
+		struct vq_ifl_packed *packed;
+	};
+	uint64_t counter;         /* the next chain's counter */
+	uint16_t last_batch_head; /* split */
+	uint16_t free_head, old_free_head; /* packed: as in the region */
+	/* packed, queue size entries each */
+	uint16_t *next;           /* per entry: as desc[].next in the region */
+	uint16_t *last;           /* per head entry: its chain's last entry */
+	uint16_t *entry;          /* per buffer id: its chain's head entry */
+	struct vq_pdesc *rec;     /* the chain being popped, as read (CPU order) */
+	struct vq_pdesc *saved;   /* per entry: recovered descriptors (CPU order) */
+};
+
+/* Chains in flight at a previous owner, oldest first: popped again before
+ * anything new; inflight[].avail_idx counts on from `seq`. */
+void vq_restore(struct vq *vq, const uint16_t *ids, uint16_t n, uint16_t seq);
+
+/* A head in flight in a recovered area, sorted oldest first. */
+struct vq_ifl_key {
+	uint64_t counter;
+	uint16_t idx;
+};
+
+/* Counters grow by one per chain popped: one beyond this is garbage (and
+ * would wrap the ones after it). */
+#define VQ_IFL_COUNTER_MAX (UINT64_C(1) << 63)
+
+/* Sort by counter (ties by index); returns the counter to go on with. */
+uint64_t vq_ifl_sort(struct vq_ifl_key *k, uint16_t n);
+/* A recovered area that does not check out (rate-limited log line). */
+void vq_ifl_bad(const struct vq *vq, const char *why);
+
+/* The packed half (virtq_packed.c): recovery of an area whose version and
+ * desc_num checked out, and a fresh area. */
+int vq_ifl_attach_packed(struct vq *vq, struct vq_ifl *f);
+void vq_ifl_init_packed(struct vq *vq);
+
 /* Packed ring (virtq_packed.c). */
 unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		       struct vq_seg *segs, unsigned nsegs);

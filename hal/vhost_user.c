@@ -494,11 +494,38 @@ static void halt_all(struct hal_vhu_dev *d)
  * index is the base, the next used index is read from the used ring in
  * memory (vhost-user.rst, SET_VRING_BASE). Packed: both come in the base
  * (bits 0-14 avail index, 15 its wrap counter, 16-30 used index, 31 its
- * wrap counter). Chains in flight at the previous owner (avail != used)
- * cannot be named without the in-flight region, so the ring restarts at
+ * wrap counter). Without an in-flight region, chains in flight at the
+ * previous owner (avail != used) cannot be named, so the ring restarts at
  * the used index: they are popped again (a net device may resend a frame
  * or reuse a receive buffer; losing them would leak ring slots forever).
+ * With one (GET/SET_INFLIGHT_FD before the ring starts), the ring records
+ * into its area, and the chains a previous back end left in flight there
+ * are popped again first, in pop order, with the ring resuming behind
+ * them (vq_inflight_attach; packed: at the area's position, which a front
+ * end that lost its back end cannot know).
  */
+static void *ring_inflight_area(struct hal_vhu_dev *d, uint16_t i, size_t *len)
+{
+	uint64_t stride;
+
+	if (!d->infl.map)
+		return NULL;
+	/* Laid out for the queue size the front end named; the ring may be
+	 * smaller. Packed or not is known now (checked at SET_INFLIGHT_FD
+	 * with what was negotiated then). */
+	stride = vq_inflight_bytes(d->infl_qs, packed(d));
+	if (i >= d->infl_nq || d->rings[i].num > d->infl_qs ||
+	    (uint64_t)(i + 1) * stride > d->infl_size) {
+		HAL_LOG_RL(HAL_LOG_WARN, COMP,
+			   "%s: ring %u (size %u) not in the in-flight region (%u queues of %u, %"
+			   PRIu64 " bytes): not recorded", d->name, i, d->rings[i].num,
+			   d->infl_nq, d->infl_qs, d->infl_size);
+		return NULL;
+	}
+	*len = (size_t)stride;
+	return (uint8_t *)d->infl.map + d->infl_offset + i * stride;
+}
+
 static int ring_setup(struct hal_vhu_dev *d, uint16_t i, const uint64_t gpa[3])
 {
 	struct ring *r = &d->rings[i];
@@ -542,10 +569,6 @@ static int ring_setup(struct hal_vhu_dev *d, uint16_t i, const uint64_t gpa[3])
 		 * this index goes (only the device writes it). */
 		used = vle16_to_cpu(__atomic_load_n(p, __ATOMIC_RELAXED));
 	}
-	if (avail != used)
-		HAL_LOG_RL(HAL_LOG_WARN, COMP,
-			   "%s: ring %u: avail index %u != used index %u: restarting at %u",
-			   d->name, i, avail, used, used);
 	st.last_avail_idx = st.last_used_idx = used;
 	rc = vq_load(&r->vq, d->dma, &st, r->name);
 	if (rc) {
@@ -553,6 +576,24 @@ static int ring_setup(struct hal_vhu_dev *d, uint16_t i, const uint64_t gpa[3])
 			   d->name, i, r->num, strerror(-rc));
 		return -rc;
 	}
+	size_t alen = 0;
+	void *area = ring_inflight_area(d, i, &alen);
+	int n = area ? vq_inflight_attach(&r->vq, area, alen) : -ENOENT;
+	if (n < 0 && area)
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: ring %u: in-flight region not used: %s",
+			   d->name, i, strerror(-n));
+	if (n > 0)
+		HAL_LOG_RL(HAL_LOG_INFO, COMP,
+			   "%s: ring %u: %d chains in flight at the previous back end go first",
+			   d->name, i, n);
+	if (n >= 0 && avail != r->vq.last_avail)
+		HAL_LOG_RL(HAL_LOG_INFO, COMP,
+			   "%s: ring %u: base %u, in-flight region %u: resuming at the region's",
+			   d->name, i, avail, r->vq.last_avail);
+	else if (n < 0 && avail != used)
+		HAL_LOG_RL(HAL_LOG_WARN, COMP,
+			   "%s: ring %u: avail index %u != used index %u: restarting at %u",
+			   d->name, i, avail, used, used);
 	r->desc_gpa = gpa[0];
 	r->avail_gpa = gpa[1];
 	r->used_gpa = gpa[2];
@@ -1205,6 +1246,10 @@ static int h_reset_device(struct hal_vhu_dev *d, struct msg *m)
 	(void)m;
 	for (uint16_t i = 0; i < d->nrings; i++)
 		ring_reset(d, i);
+	/* Chains in flight are void after a reset: a ring set up again must
+	 * not pop them (the areas read as fresh, version 0). */
+	if (d->infl.map)
+		memset((uint8_t *)d->infl.map + d->infl_offset, 0, d->infl_size);
 	d->acked = 0;
 	d->features_set = false;
 	d->status = 0;
@@ -1212,18 +1257,16 @@ static int h_reset_device(struct hal_vhu_dev *d, struct msg *m)
 	return log_update(d);
 }
 
-static uint64_t inflight_queue_bytes(uint16_t qs, bool pk)
-{
-	/* QueueRegionSplit 16 + DescStateSplit 16 per entry; packed 32 + 32
-	 * (vhost-user.rst, Inflight I/O tracking); 64-byte aligned. */
-	uint64_t n = pk ? 32 + 32ull * qs : 16 + 16ull * qs;
-
-	return (n + 63) & ~63ull;
-}
-
 static int inflight_check(struct hal_vhu_dev *d, struct msg *m,
 			  const struct vhu_inflight *in)
 {
+	/* Rings recording into the current region write it from lcores until
+	 * they are torn down (GET_VRING_BASE, RESET_DEVICE): it cannot be
+	 * unmapped or replaced under them. Front ends send these before
+	 * starting rings. */
+	for (uint16_t i = 0; i < d->nrings; i++)
+		if (d->rings[i].vq_valid && vq_inflight_on(&d->rings[i].vq))
+			REFUSE(d, m, EBUSY, "ring %u records into the current region", i);
 	if (in->num_queues == 0 || in->num_queues > d->nrings ||
 	    in->queue_size == 0 || in->queue_size > d->p.max_queue_size)
 		REFUSE(d, m, EINVAL, "%u queues of %u", in->num_queues, in->queue_size);
@@ -1253,7 +1296,7 @@ static int h_get_inflight_fd(struct hal_vhu_dev *d, struct msg *m)
 	memcpy(&in, m->payload, m->size < sizeof(in) ? m->size : sizeof(in));
 	if ((rc = inflight_check(d, m, &in)))
 		return rc;
-	size = inflight_queue_bytes(in.queue_size, packed(d)) * in.num_queues;
+	size = vq_inflight_bytes(in.queue_size, packed(d)) * in.num_queues;
 	f.fd = memfd_create("virtnet-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (f.fd < 0)
 		REFUSE(d, m, ENOMEM, "memfd_create: %s", strerror(errno));
@@ -1287,7 +1330,7 @@ static int h_set_inflight_fd(struct hal_vhu_dev *d, struct msg *m)
 	memcpy(&in, m->payload, m->size < sizeof(in) ? m->size : sizeof(in));
 	if ((rc = inflight_check(d, m, &in)))
 		return rc;
-	need = inflight_queue_bytes(in.queue_size, packed(d)) * in.num_queues;
+	need = vq_inflight_bytes(in.queue_size, packed(d)) * in.num_queues;
 	if (in.mmap_size < need || in.mmap_offset + in.mmap_size < in.mmap_offset)
 		REFUSE(d, m, EINVAL, "region of %" PRIu64 " bytes, %u queues of %u need %"
 		       PRIu64, in.mmap_size, in.num_queues, in.queue_size, need);

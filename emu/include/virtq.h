@@ -155,6 +155,75 @@ static inline bool vq_need_event_packed(uint16_t event, uint16_t new_ctr,
 	return (new_ctr + m - event - 1) % m < (new_ctr + m - old_ctr) % m;
 }
 
+/* ---- the in-flight region (vhost-user "Inflight I/O tracking") ----------
+ * One queue's area of the region a vhost-user front end shares with its
+ * back end (GET/SET_INFLIGHT_FD), laid out as QEMU's
+ * docs/interop/vhost-user.rst defines it: QueueRegionSplit /
+ * DescStateSplit and QueueRegionPacked / DescStatePacked. Native byte
+ * order (it never leaves the host); the packed entries' addr, len, id and
+ * flags are the ring descriptor's fields in CPU order. The engine records
+ * into it (vq_inflight_attach) and reads it back once, validating every
+ * field, when a ring starts on a region a previous back end left. */
+#define VQ_IFL_VERSION 1
+
+struct vq_ifl_desc_split {  /* DescStateSplit */
+	uint8_t inflight;   /* head popped and not yet used */
+	uint8_t padding[5];
+	uint16_t next;      /* list of the last batch of used heads */
+	uint64_t counter;   /* pop order */
+};
+
+struct vq_ifl_split {       /* QueueRegionSplit */
+	uint64_t features;  /* 0 */
+	uint16_t version;   /* VQ_IFL_VERSION; 0: not initialized */
+	uint16_t desc_num;  /* the queue size */
+	uint16_t last_batch_head;
+	uint16_t used_idx;  /* used->idx once a batch's entries are clear */
+	struct vq_ifl_desc_split desc[]; /* per head */
+};
+
+struct vq_ifl_desc_packed { /* DescStatePacked */
+	uint8_t inflight;   /* head entry of a chain popped and not used */
+	uint8_t padding;
+	uint16_t next;      /* free list, and the links of a chain's entries */
+	uint16_t last;      /* head entry: the chain's last entry */
+	uint16_t num;       /* head entry: ring descriptors of the chain */
+	uint64_t counter;   /* head entry: pop order */
+	uint16_t id;        /* a ring descriptor of the chain, as popped */
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct vq_ifl_packed {      /* QueueRegionPacked */
+	uint64_t features;  /* 0 */
+	uint16_t version;   /* VQ_IFL_VERSION; 0: not initialized */
+	uint16_t desc_num;  /* the queue size */
+	uint16_t free_head, old_free_head;
+	uint16_t used_idx, old_used_idx;           /* ring positions */
+	uint8_t used_wrap_counter, old_used_wrap_counter;
+	uint8_t padding[7];
+	struct vq_ifl_desc_packed desc[]; /* entries, in chains or free */
+};
+
+_Static_assert(sizeof(struct vq_ifl_desc_split) == 16, "DescStateSplit");
+_Static_assert(sizeof(struct vq_ifl_split) == 16, "QueueRegionSplit");
+_Static_assert(sizeof(struct vq_ifl_desc_packed) == 32, "DescStatePacked");
+_Static_assert(sizeof(struct vq_ifl_packed) == 32, "QueueRegionPacked");
+_Static_assert(offsetof(struct vq_ifl_split, version) ==
+	       offsetof(struct vq_ifl_packed, version) &&
+	       offsetof(struct vq_ifl_split, desc_num) ==
+	       offsetof(struct vq_ifl_packed, desc_num), "shared header");
+
+/* Bytes of one queue's area for `size` descriptors, 64-byte aligned. */
+static inline size_t vq_inflight_bytes(uint16_t size, bool packed)
+{
+	size_t n = packed ? sizeof(struct vq_ifl_packed) + 32u * size
+			  : sizeof(struct vq_ifl_split) + 16u * size;
+
+	return (n + 63) & ~(size_t)63;
+}
+
 /* ---- what the device sees of a chain ----------------------------------
  * A segment's `va` is valid only until the owning lcore's next RCU
  * quiescent state: a chain kept longer (an RX chain waiting for a packet)
@@ -238,9 +307,11 @@ enum vq_error {
 
 const char *vq_error_str(enum vq_error e);
 
+struct vq_ifl; /* private to emu/virtq*.c */
+
 struct vq_inflight {
 	uint16_t avail_idx; /* pop order: last_avail (split), chains popped (packed) */
-	uint8_t busy;       /* 0 free, 1 popped, 3 restored by vq_load */
+	uint8_t busy;       /* 0 free, 1 popped, 3 restored (vq_load, in-flight region) */
 	uint16_t ndesc;     /* packed: ring descriptors the chain took */
 	uint32_t wlen;      /* writable bytes: the most a completion may claim */
 };
@@ -282,7 +353,9 @@ struct vq {
 	uint16_t pk_slots;       /* packed: ring descriptors in flight */
 	enum vq_error error;
 	struct vq_desc *bounce;  /* an indirect table that spans regions */
-	uint16_t *resubmit;      /* in-flight heads restored by vq_load */
+	uint16_t *resubmit;      /* in-flight heads (packed: ids) to pop again */
+	struct vq_ifl *ifl;      /* in-flight recording, or NULL (the hot
+				  * path tests only this) */
 	uint64_t desc_addr, avail_addr, used_addr;
 	const char *name;        /* for log lines */
 	/* counters */
@@ -386,5 +459,34 @@ static inline uint32_t vq_chain_write(const struct vq *vq,
 int vq_save(const struct vq *vq, struct vq_state *st);
 int vq_load(struct vq *vq, struct dma_space *dma, const struct vq_state *st,
 	    const char *name);
+
+/*
+ * In-flight recording (vhost-user INFLIGHT_SHMFD): control thread, on a
+ * queue just set up (vq_setup/vq_load, nothing in flight, no burst yet),
+ * with `area` one queue's area of the region (len >= vq_inflight_bytes,
+ * 8-byte aligned; it must stay mapped until vq_teardown).
+ *
+ * A fresh area (version 0) is initialized at the queue's position. An
+ * area a previous back end left (version 1) is read once, every field
+ * checked, and recovered as vhost-user.rst says: the last batch of used
+ * heads fixed up (split) or the interrupted update committed or rolled
+ * back (packed); the chains it shows in flight are popped again first, in
+ * the order they were popped, and the queue resumes behind them (split:
+ * its used index is the one vq_load was given, read from the used ring;
+ * packed: the position recorded in the area replaces the loaded one). An
+ * area that does not check out is logged (rate-limited), initialized
+ * afresh, and the queue starts where it was loaded, resubmitting nothing.
+ *
+ * From then on every chain popped is recorded before vq_pop_burst
+ * returns it and cleared as vq_push_burst completes it, in the spec's
+ * order; the area is only written, never read, while the queue runs.
+ * vq_reset starts the area afresh; vq_teardown lets go of it.
+ *
+ * Returns the number of chains to resubmit, or -EINVAL (area too small or
+ * misaligned), -EBUSY (chains already in flight), -ENOMEM: not attached.
+ */
+int vq_inflight_attach(struct vq *vq, void *area, size_t len);
+
+static inline bool vq_inflight_on(const struct vq *vq) { return vq->ifl != NULL; }
 
 #endif /* VIRTNET_VIRTQ_H */

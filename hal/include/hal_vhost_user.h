@@ -230,8 +230,12 @@ int hal_vhu_ring_kick_fd(const struct hal_vhu_dev *d, uint16_t idx);
 int hal_vhu_ring_call_fd(const struct hal_vhu_dev *d, uint16_t idx);
 bool hal_vhu_ring_enabled(const struct hal_vhu_dev *d, uint16_t idx);
 /* The in-flight tracking region (GET_INFLIGHT_FD / SET_INFLIGHT_FD): its
- * mapping and layout, or NULL. Recording in-flight descriptors into it is
- * not done yet (a later step): the region is allocated, shared and kept. */
+ * mapping and layout, or NULL. Ring i records into area i (struct
+ * vq_ifl_split / vq_ifl_packed of vq_inflight_bytes(queue_size) bytes) from
+ * when it is set up until GET_VRING_BASE; a ring set up on an area a
+ * previous back end left pops that one's chains in flight again first
+ * (vq_inflight_attach). While a ring records, GET/SET_INFLIGHT_FD are
+ * refused (EBUSY): front ends send them before starting rings. */
 void *hal_vhu_inflight(const struct hal_vhu_dev *d, uint64_t *size,
 		       uint16_t *num_queues, uint16_t *queue_size);
 /* Whether the shared dirty log is on (LOG_ALL acked with a log base). */

@@ -10,7 +10,13 @@
  *
  * Input layout:
  *   0      1  config: bit 0 require_sealed off; bit 1 two queue pairs;
- *             bit 2 pass ACCESS_PLATFORM in the provisioned features
+ *             bit 2 pass ACCESS_PLATFORM in the provisioned features;
+ *             bit 3 an image for memfd B follows
+ *   (bit 3) 2  image length L (little-endian), clipped to what is left
+ *          L  written at the start of memfd B: the front end's own bytes,
+ *             so SET_INFLIGHT_FD with B hands the back end a hostile
+ *             in-flight region (version, desc_num, heads, counters, free
+ *             list, recorded descriptors) for the rings to recover from
  *   then records until the input ends:
  *          1  fd selection: bits 0-1 how many fds (0-3), then 2 bits per
  *             fd: 0 sealed memfd A, 1 sealed memfd B, 2 unsealed memfd,
@@ -192,6 +198,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 3; i++)
 		CHECK(pwrite(g_obj[i], zero, MEM_SIZE, 0) == MEM_SIZE);
 	CHECK(pwrite(g_obj[0], "\1", 1, 0x1002) == 1);
+	if ((data[0] & 8) && size >= 3) {
+		size_t l = data[1] | (size_t)data[2] << 8;
+		off = 3;
+		if (l > size - off)
+			l = size - off;
+		if (l > MEM_SIZE)
+			l = MEM_SIZE;
+		CHECK(pwrite(g_obj[1], data + off, l, 0) == (ssize_t)l);
+		off += l;
+	}
 	/* Per input: libFuzzer itself opens fds between inputs (the
 	 * symbolizer's pipes). */
 	g_fds_base = count_fds();

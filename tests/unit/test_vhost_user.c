@@ -374,18 +374,17 @@ static void fe_mem(struct fe *t)
 	assert_int_equal(mem_table(t, r, fds, 2), 0);
 }
 
-/* Per ring NUM/ADDR/BASE/KICK/CALL for rings 0 and 1 (driver rings in
- * region 0), then SET_FEATURES and SET_VRING_ENABLE. */
-static void fe_rings(struct fe *t, uint64_t features, uint32_t vqf)
+/* Per ring NUM/ADDR/BASE/KICK/CALL for rings 0 and 1 over the driver
+ * rings t->drv (set up), at bases base[0..1], then SET_FEATURES and
+ * SET_VRING_ENABLE. */
+static void fe_ring_msgs(struct fe *t, uint64_t features, const uint32_t base[2])
 {
 	for (uint32_t i = 0; i < 2; i++) {
 		struct sim_vq *q = &t->drv[i];
-		assert_int_equal(sim_vq_init(q, &t->mem, QSIZE, vqf, 0), 0);
-		assert_int_equal(vring_state(t, HAL_VHU_SET_VRING_NUM, i, QSIZE), 0);
+		assert_int_equal(vring_state(t, HAL_VHU_SET_VRING_NUM, i, q->size), 0);
 		assert_int_equal(vring_addr(t, i, ua(t, q->desc_iova), ua(t, q->avail_iova),
 					    ua(t, q->used_iova)), 0);
-		assert_int_equal(vring_state(t, HAL_VHU_SET_VRING_BASE, i,
-					     (vqf & VQ_F_PACKED) ? 0x80008000u : 0), 0);
+		assert_int_equal(vring_state(t, HAL_VHU_SET_VRING_BASE, i, base[i]), 0);
 		uint64_t v = i;
 		assert_int_equal(rt_ack(t, HAL_VHU_SET_VRING_KICK, &v, 8, &t->kick[i], 1), 0);
 		assert_int_equal(rt_ack(t, HAL_VHU_SET_VRING_CALL, &v, 8, &t->call[i], 1), 0);
@@ -396,6 +395,16 @@ static void fe_rings(struct fe *t, uint64_t features, uint32_t vqf)
 	for (uint32_t i = 0; i < 2; i++)
 		assert_int_equal(vring_state(t, HAL_VHU_SET_VRING_ENABLE, i, 1), 0);
 	assert_int_equal(t->o.starts, 2);
+}
+
+/* Driver rings 0 and 1 (in region 0) and fe_ring_msgs at the start. */
+static void fe_rings(struct fe *t, uint64_t features, uint32_t vqf)
+{
+	uint32_t b = (vqf & VQ_F_PACKED) ? 0x80008000u : 0, base[2] = { b, b };
+
+	for (uint32_t i = 0; i < 2; i++)
+		assert_int_equal(sim_vq_init(&t->drv[i], &t->mem, QSIZE, vqf, 0), 0);
+	fe_ring_msgs(t, features, base);
 }
 
 static uint64_t base_features(const struct fe *t)
@@ -1619,6 +1628,518 @@ static void test_create_params(void **state)
 	hal_vhu_destroy(d);
 }
 
+/* ---- in-flight recording across back-end restarts ------------------------
+ * The front end (this test) keeps its memory, its driver rings and the
+ * in-flight region's memfd; the back end dies with chains in flight and a
+ * new one is set up the way QEMU does after a back-end restart: features,
+ * SET_INFLIGHT_FD with the same memfd, memory, rings (split: base = the
+ * used ring's idx, QEMU's fallback when GET_VRING_BASE went unanswered;
+ * packed: the stale base it had). */
+
+struct ifl_region {
+	struct {
+		uint64_t size, off;
+		uint16_t nq, qs;
+		uint32_t pad;
+	} in;
+	int fd;       /* the front end's: it outlives back ends */
+	uint8_t *map; /* its own mapping, to look at and to damage */
+};
+
+static void ifl_set(struct fe *t, struct ifl_region *r)
+{
+	assert_int_equal(rt_ack(t, HAL_VHU_SET_INFLIGHT_FD, &r->in, sizeof(r->in),
+				&r->fd, 1), 0);
+}
+
+/* GET_INFLIGHT_FD for two queues of QSIZE, then SET_INFLIGHT_FD with it. */
+static void ifl_get(struct fe *t, struct ifl_region *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->in.nq = 2;
+	r->in.qs = QSIZE;
+	assert_int_equal(rt(t, HAL_VHU_GET_INFLIGHT_FD, 0, &r->in, sizeof(r->in), NULL, 0), 0);
+	assert_int_equal(fe_reply(t, HAL_VHU_GET_INFLIGHT_FD, &r->in, &r->fd), 24);
+	assert_true(r->fd >= 0);
+	r->map = mmap(NULL, r->in.size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+	assert_true(r->map != MAP_FAILED);
+	ifl_set(t, r);
+}
+
+static void ifl_release(struct ifl_region *r)
+{
+	munmap(r->map, r->in.size);
+	close(r->fd);
+}
+
+/* Queue q's area, as the front end sees it. */
+static void *ifl_area(const struct ifl_region *r, unsigned q, bool pk)
+{
+	return r->map + q * vq_inflight_bytes(QSIZE, pk);
+}
+
+/* The back end dies: nothing completes its chains; destroying the device
+ * object writes nothing a crash would have skipped (the vqs are torn down,
+ * the region is the front end's). A new back end takes a new socket. */
+static void fe_backend_restart(struct fe *t)
+{
+	struct hal_vhu_params p;
+
+	hal_vhu_destroy(t->d);
+	close(t->sock[0]);
+	close(t->sock[1]);
+	memset(&t->o, 0, sizeof(t->o));
+	fe_params(&p);
+	t->d = hal_vhu_create(&p, &ops, &t->o);
+	assert_non_null(t->d);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t->sock), 0);
+}
+
+static uint64_t ifl_features(const struct fe *t, bool pk)
+{
+	return base_features(t) | BIT(VIRTIO_F_INDIRECT_DESC) |
+	       (pk ? BIT(VIRTIO_F_RING_PACKED) : 0);
+}
+
+/* A back end with a region and two running rings (indirect tables on). */
+static void ifl_up(struct fe *t, struct ifl_region *r, bool pk)
+{
+	uint32_t vqf = VQ_F_EVENT_IDX | VQ_F_INDIRECT | (pk ? VQ_F_PACKED : 0);
+	uint32_t b = pk ? 0x80008000u : 0, base[2] = { b, b };
+
+	fe_init(t);
+	fe_hello(t);
+	/* The layout depends on the ring format: features first, as QEMU
+	 * does before GET_INFLIGHT_FD. */
+	set_u64(t, HAL_VHU_SET_FEATURES, ifl_features(t, pk));
+	ifl_get(t, r);
+	fe_mem(t);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(sim_vq_init(&t->drv[i], &t->mem, QSIZE, vqf, 4), 0);
+	fe_ring_msgs(t, ifl_features(t, pk), base);
+	assert_true(vq_inflight_on(t->o.vq[0]));
+}
+
+/* After fe_backend_restart: the front end's replay. */
+static void ifl_replay(struct fe *t, struct ifl_region *r, bool pk, uint32_t base0)
+{
+	uint32_t base[2] = { base0, pk ? 0x80008000u : 0 };
+
+	fe_hello(t);
+	set_u64(t, HAL_VHU_SET_FEATURES, ifl_features(t, pk));
+	ifl_set(t, r);
+	fe_mem(t);
+	fe_ring_msgs(t, ifl_features(t, pk), base);
+}
+
+#define IFL_MAX 16
+
+/* Chains of token k + 1: 64 readable bytes then 64 writable ones; every
+ * third one an indirect table. rd[k] names the readable buffer. */
+static void ifl_post(struct fe *t, unsigned from, unsigned n, uint64_t *rd)
+{
+	struct sim_vq *q = &t->drv[0];
+
+	for (unsigned k = from; k < from + n; k++) {
+		struct sim_buf out = { 0, 64 }, in = { 0, 64 };
+		assert_true(k < IFL_MAX);
+		assert_int_equal(sim_hostmem_alloc(&t->mem, 64, 16, &out.iova), 0);
+		assert_int_equal(sim_hostmem_alloc(&t->mem, 64, 16, &in.iova), 0);
+		rd[k] = out.iova;
+		assert_int_equal(sim_vq_add(q, &out, 1, &in, 1, (void *)(uintptr_t)(k + 1),
+					    k % 3 == 2), 0);
+	}
+	sim_vq_publish(q);
+}
+
+/* Pop everything ring 0 offers; the tokens of the chains, in pop order
+ * (known by their readable buffer), and their heads (ids). */
+static unsigned ifl_pop(struct fe *t, const uint64_t *rd, unsigned nrd,
+			unsigned *tok, uint16_t *id)
+{
+	struct vq *vq = t->o.vq[0];
+	struct vq_chain c[IFL_MAX];
+	struct vq_seg segs[4 * QSIZE];
+	unsigned n = vq_pop_burst(vq, c, IFL_MAX, segs, 4 * QSIZE);
+
+	assert_false(vq_broken(vq));
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(c[i].nseg, 2);
+		assert_int_equal(c[i].nread, 1);
+		assert_int_equal(c[i].wlen, 64);
+		tok[i] = 0;
+		for (unsigned k = 0; k < nrd; k++)
+			if (c[i].seg[0].iova == rd[k])
+				tok[i] = k + 1;
+		assert_int_not_equal(tok[i], 0);
+		id[i] = c[i].head;
+	}
+	return n;
+}
+
+static void ifl_complete(struct fe *t, uint16_t id)
+{
+	struct vq_done d = { id, 64 };
+
+	assert_int_equal(vq_push_burst(t->o.vq[0], &d, 1, false), 0);
+}
+
+/* Reap what the driver got: each token at most once overall. */
+static void ifl_reap(struct fe *t, unsigned *seen)
+{
+	uint32_t len;
+	bool bad = false;
+	void *tok;
+
+	while ((tok = sim_vq_get_used(&t->drv[0], &len, &bad))) {
+		unsigned k = (unsigned)(uintptr_t)tok;
+		assert_true(k >= 1 && k <= IFL_MAX);
+		assert_int_equal(seen[k - 1], 0);
+		seen[k - 1] = 1;
+		assert_int_equal(len, 64);
+	}
+	assert_false(bad); /* never a buffer that is not outstanding */
+}
+
+/* Pop 8 chains, complete tokens 5 and 2, crash; the new back end pops 1,
+ * 3, 4, 6, 7, 8 again first, in that order, then 9 and 10 posted after
+ * the restart; each of the ten is completed exactly once. */
+static void ifl_restart(bool pk)
+{
+	struct fe t;
+	struct ifl_region r;
+	uint64_t rd[IFL_MAX];
+	unsigned tok[IFL_MAX], seen[IFL_MAX] = { 0 };
+	uint16_t id[IFL_MAX];
+	int fds0 = count_fds();
+
+	ifl_up(&t, &r, pk);
+	ifl_post(&t, 0, 8, rd);
+	assert_int_equal(ifl_pop(&t, rd, 8, tok, id), 8);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(tok[i], i + 1);
+	ifl_complete(&t, id[4]);
+	ifl_complete(&t, id[1]);
+	ifl_reap(&t, seen);
+	assert_true(seen[1] && seen[4]);
+	/* The region shows six chains in flight. */
+	unsigned n = 0;
+	if (pk) {
+		struct vq_ifl_packed *a = ifl_area(&r, 0, true);
+		for (unsigned i = 0; i < QSIZE; i++)
+			n += a->desc[i].inflight;
+		assert_int_equal(a->used_idx, a->old_used_idx);
+	} else {
+		struct vq_ifl_split *a = ifl_area(&r, 0, false);
+		for (unsigned i = 0; i < QSIZE; i++)
+			n += a->desc[i].inflight;
+		assert_int_equal(a->used_idx, 2);
+		assert_true(a->desc[id[0]].counter < a->desc[id[7]].counter);
+	}
+	assert_int_equal(n, 6);
+
+	fe_backend_restart(&t);
+	ifl_replay(&t, &r, pk, pk ? 0x80008000u : 2);
+	ifl_post(&t, 8, 2, rd);
+	assert_int_equal(ifl_pop(&t, rd, 10, tok, id), 8);
+	const unsigned want[8] = { 1, 3, 4, 6, 7, 8, 9, 10 };
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(tok[i], want[i]);
+	/* Completed out of order, each once. */
+	for (unsigned i = 8; i-- > 0;)
+		ifl_complete(&t, id[i]);
+	ifl_reap(&t, seen);
+	for (unsigned k = 0; k < 10; k++)
+		assert_int_equal(seen[k], 1);
+	/* Ten used entries in all (packed: the driver's used counter went
+	 * round the descriptors the ten took, 2 or 1 each). */
+	if (pk)
+		assert_int_equal(t.drv[0].last_used, 7 * 2 + 3 * 1);
+	else
+		assert_int_equal(vle16_to_cpu(t.drv[0].used->idx), 10);
+
+	/* Nothing in flight: a second restart resubmits nothing, and the
+	 * ring goes on. */
+	fe_backend_restart(&t);
+	ifl_replay(&t, &r, pk, pk ? 0x80008000u : 10);
+	assert_int_equal(ifl_pop(&t, rd, 10, tok, id), 0);
+	traffic(&t, 0, 0x61);
+	fe_fini(&t);
+	ifl_release(&r);
+	assert_int_equal(count_fds(), fds0);
+}
+
+static void test_inflight_restart_split(void **state)
+{
+	(void)state;
+	ifl_restart(false);
+}
+
+static void test_inflight_restart_packed(void **state)
+{
+	(void)state;
+	ifl_restart(true);
+}
+
+/*
+ * A crash inside a completion, rebuilt from the region before (s0) and
+ * after (s1) it: tokens 1 and 3 of 1-4 complete in one burst. `published`:
+ * the driver saw it (split: used->idx moved, packed: the first used
+ * descriptor's flags); the region's last steps did not happen (split:
+ * heads still in flight, used_idx behind: the last_batch_head fix-up;
+ * packed: old_* behind: commit). Not published: the ring is put back too
+ * (split: used->idx; packed: the first used slot) and the region's
+ * earlier steps stay (packed: roll back). Either way each token completes
+ * exactly once.
+ */
+static void ifl_torn(bool pk, bool published)
+{
+	struct fe t;
+	struct ifl_region r;
+	uint64_t rd[IFL_MAX];
+	unsigned tok[IFL_MAX], seen[IFL_MAX] = { 0 };
+	uint16_t id[IFL_MAX];
+	size_t alen = vq_inflight_bytes(QSIZE, pk);
+	uint8_t *s0 = malloc(alen), *s1 = malloc(alen);
+	struct vq_pdesc slot0;
+
+	ifl_up(&t, &r, pk);
+	ifl_post(&t, 0, 4, rd);
+	assert_int_equal(ifl_pop(&t, rd, 4, tok, id), 4);
+	uint8_t *a = ifl_area(&r, 0, pk);
+	memcpy(s0, a, alen);
+	memcpy(&slot0, &t.drv[0].pdesc[0], sizeof(slot0));
+	struct vq_done d[2] = { { id[0], 64 }, { id[2], 64 } };
+	assert_int_equal(vq_push_burst(t.o.vq[0], d, 2, false), 0);
+	memcpy(s1, a, alen);
+
+	/* The torn state. */
+	if (pk) {
+		struct vq_ifl_packed *p0 = (void *)s0, *p = (void *)a;
+		p->old_free_head = p0->old_free_head;
+		p->old_used_idx = p0->old_used_idx;
+		p->old_used_wrap_counter = p0->old_used_wrap_counter;
+		for (unsigned i = 0; i < QSIZE; i++)
+			p->desc[i].inflight = p0->desc[i].inflight;
+		assert_int_not_equal(p->used_idx, p->old_used_idx);
+		if (!published) /* the burst's first used descriptor unwritten */
+			memcpy(&t.drv[0].pdesc[0], &slot0, sizeof(slot0));
+	} else {
+		struct vq_ifl_split *p0 = (void *)s0, *p = (void *)a;
+		p->used_idx = p0->used_idx;
+		for (unsigned i = 0; i < QSIZE; i++)
+			p->desc[i].inflight = p0->desc[i].inflight;
+		if (!published) {
+			/* used->idx not moved; last_batch_head and the list
+			 * (steps 1-3) are in place. */
+			t.drv[0].used->idx = 0;
+		} else {
+			assert_int_equal(t.drv[0].used->idx, 2);
+		}
+	}
+
+	fe_backend_restart(&t);
+	ifl_replay(&t, &r, pk, pk ? 0x80008000u : (published ? 2 : 0));
+	unsigned n = ifl_pop(&t, rd, 4, tok, id);
+	if (published) {
+		assert_int_equal(n, 2);
+		assert_int_equal(tok[0], 2);
+		assert_int_equal(tok[1], 4);
+	} else {
+		assert_int_equal(n, 4);
+		for (unsigned i = 0; i < 4; i++)
+			assert_int_equal(tok[i], i + 1);
+	}
+	for (unsigned i = 0; i < n; i++)
+		ifl_complete(&t, id[i]);
+	ifl_reap(&t, seen);
+	for (unsigned k = 0; k < 4; k++)
+		assert_int_equal(seen[k], 1);
+	/* The region is whole again: used_idx caught up, nothing in flight. */
+	if (pk) {
+		struct vq_ifl_packed *p = (void *)a;
+		assert_int_equal(p->used_idx, p->old_used_idx);
+		assert_int_equal(p->free_head, p->old_free_head);
+	} else {
+		assert_int_equal(((struct vq_ifl_split *)a)->used_idx, 4);
+	}
+	for (unsigned i = 0; i < QSIZE; i++)
+		assert_int_equal(pk ? ((struct vq_ifl_packed *)a)->desc[i].inflight
+				    : ((struct vq_ifl_split *)a)->desc[i].inflight, 0);
+	traffic(&t, 0, 0x62);
+	fe_fini(&t);
+	ifl_release(&r);
+	free(s0);
+	free(s1);
+}
+
+static void test_inflight_split_used_behind(void **state)
+{
+	(void)state;
+	ifl_torn(false, true);
+}
+
+static void test_inflight_split_used_not_published(void **state)
+{
+	(void)state;
+	ifl_torn(false, false);
+}
+
+static void test_inflight_packed_commit(void **state)
+{
+	(void)state;
+	ifl_torn(true, true);
+}
+
+static void test_inflight_packed_rollback(void **state)
+{
+	(void)state;
+	ifl_torn(true, false);
+}
+
+/* A region the front end damaged: the ring starts without resubmitting
+ * (one rate-limited line), records afresh, and works; never a bad access. */
+static void ifl_garbage(bool pk)
+{
+	struct fe t;
+	struct ifl_region r;
+	uint64_t rd[IFL_MAX];
+	unsigned tok[IFL_MAX];
+	uint16_t id[IFL_MAX];
+	size_t alen = vq_inflight_bytes(QSIZE, pk);
+	uint8_t *good = malloc(alen);
+
+	ifl_up(&t, &r, pk);
+	uint8_t *a = ifl_area(&r, 0, pk);
+	srandom(7);
+	for (unsigned it = 0; it < 24; it++) {
+		/* Three chains in flight, then the damage. */
+		ifl_post(&t, 0, 3, rd);
+		assert_int_equal(ifl_pop(&t, rd, 3, tok, id), 3);
+		memcpy(good, a, alen);
+		switch (it % 8) {
+		case 0: /* random bytes */
+			for (size_t i = 0; i < alen; i++)
+				a[i] = (uint8_t)random();
+			break;
+		case 1: /* random bytes in a well-formed header */
+			for (size_t i = 16; i < alen; i++)
+				a[i] = (uint8_t)random();
+			break;
+		case 2:
+			((uint16_t *)a)[4] = 2; /* version */
+			break;
+		case 3:
+			((uint16_t *)a)[5] = QSIZE / 2; /* desc_num */
+			break;
+		case 4: /* huge counters */
+			for (unsigned i = 0; i < QSIZE; i++)
+				if (pk)
+					((struct vq_ifl_packed *)a)->desc[i].counter = UINT64_MAX - i;
+				else
+					((struct vq_ifl_split *)a)->desc[i].counter = UINT64_MAX - i;
+			break;
+		case 5: /* an inflight flag that is neither */
+			a[(pk ? 32 : 16) * (1 + random() % QSIZE)] = 0x80;
+			break;
+		case 6:
+			if (pk) { /* the free list loops */
+				struct vq_ifl_packed *p = (void *)a;
+				p->desc[QSIZE - 1].next = p->free_head;
+			} else { /* used_idx far off, last batch out of range */
+				struct vq_ifl_split *p = (void *)a;
+				p->used_idx = (uint16_t)random();
+				p->last_batch_head = 0xffff;
+			}
+			break;
+		case 7:
+			if (pk) { /* a chain out of the queue, an id twice */
+				struct vq_ifl_packed *p = (void *)a;
+				for (unsigned i = 0; i < QSIZE; i++) {
+					if (p->desc[i].inflight && (random() & 1))
+						p->desc[i].num = 0x7fff;
+					p->desc[i].id = 1;
+				}
+			} else { /* used_idx ahead of the ring */
+				((struct vq_ifl_split *)a)->used_idx = 5;
+			}
+			break;
+		}
+		/* The base GET_VRING_BASE would have given, so that without
+		 * resubmission the three chains pop again from the ring
+		 * (split: it is the used ring's idx anyway). */
+		uint16_t u = t.o.vq[0]->used_idx;
+		uint32_t b = pk ? (vq_ctr_pos(u, QSIZE) | (vq_ctr_wrap(u, QSIZE) ? 0x8000u : 0))
+				: u;
+		fe_backend_restart(&t);
+		ifl_replay(&t, &r, pk, pk ? b | b << 16 : b);
+		assert_true(vq_inflight_on(t.o.vq[0]));
+		/* Resubmitted when the damage left the region valid, else
+		 * popped again from the ring: the same three either way. */
+		assert_int_equal(ifl_pop(&t, rd, 3, tok, id), 3);
+		for (unsigned i = 0; i < 3; i++)
+			ifl_complete(&t, id[i]);
+		traffic(&t, 1, (uint8_t)it);
+		/* Whatever the damage, the region records again. */
+		for (unsigned i = 0; i < QSIZE; i++)
+			assert_int_equal(pk ? ((struct vq_ifl_packed *)a)->desc[i].inflight
+					    : ((struct vq_ifl_split *)a)->desc[i].inflight, 0);
+	}
+	fe_fini(&t);
+	ifl_release(&r);
+	free(good);
+}
+
+static void test_inflight_garbage_split(void **state)
+{
+	(void)state;
+	ifl_garbage(false);
+}
+
+static void test_inflight_garbage_packed(void **state)
+{
+	(void)state;
+	ifl_garbage(true);
+}
+
+/* While a ring records, the region cannot be replaced; once it is torn
+ * down (GET_VRING_BASE) it can. RESET_DEVICE voids what is in flight. */
+static void test_inflight_busy_and_reset(void **state)
+{
+	struct fe t;
+	struct ifl_region r;
+	uint64_t rd[IFL_MAX];
+	unsigned tok[IFL_MAX];
+	uint16_t id[IFL_MAX];
+
+	(void)state;
+	ifl_up(&t, &r, false);
+	assert_int_not_equal(rt_ack(&t, HAL_VHU_SET_INFLIGHT_FD, &r.in, sizeof(r.in),
+				    &r.fd, 1), 0);
+	ifl_post(&t, 0, 2, rd);
+	assert_int_equal(ifl_pop(&t, rd, 2, tok, id), 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		uint32_t s[2] = { i, 0 };
+		assert_int_equal(rt(&t, HAL_VHU_GET_VRING_BASE, 0, s, 8, NULL, 0), 0);
+		assert_int_equal(fe_reply(&t, HAL_VHU_GET_VRING_BASE, s, NULL), 8);
+	}
+	ifl_set(&t, &r);
+	/* A clean restart of ring 0 at the base it answered: the two chains
+	 * go first again. */
+	assert_int_equal(vring_state(&t, HAL_VHU_SET_VRING_BASE, 0, 2), 0);
+	uint64_t v = 0;
+	assert_int_equal(rt_ack(&t, HAL_VHU_SET_VRING_KICK, &v, 8, &t.kick[0], 1), 0);
+	assert_true(vq_inflight_on(t.o.vq[0]));
+	assert_int_equal(ifl_pop(&t, rd, 2, tok, id), 2);
+	assert_int_equal(tok[0], 1);
+	assert_int_equal(tok[1], 2);
+	/* After RESET_DEVICE the area reads as fresh. */
+	assert_int_equal(rt_ack(&t, HAL_VHU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	assert_int_equal(((struct vq_ifl_split *)ifl_area(&r, 0, false))->version, 0);
+	fe_fini(&t);
+	ifl_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1644,6 +2165,15 @@ int main(void)
 		cmocka_unit_test(test_features_not_offered),
 		cmocka_unit_test(test_disconnect_midway),
 		cmocka_unit_test(test_inflight),
+		cmocka_unit_test(test_inflight_restart_split),
+		cmocka_unit_test(test_inflight_restart_packed),
+		cmocka_unit_test(test_inflight_split_used_behind),
+		cmocka_unit_test(test_inflight_split_used_not_published),
+		cmocka_unit_test(test_inflight_packed_commit),
+		cmocka_unit_test(test_inflight_packed_rollback),
+		cmocka_unit_test(test_inflight_garbage_split),
+		cmocka_unit_test(test_inflight_garbage_packed),
+		cmocka_unit_test(test_inflight_busy_and_reset),
 		cmocka_unit_test(test_config_rarp_mtu_status),
 		cmocka_unit_test(test_protocol_gates),
 		cmocka_unit_test(test_reset_device),

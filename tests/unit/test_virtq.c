@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "hal_log.h"
 #include "vq_harness.h"
 
 static void drv_add1(struct env *e, uint64_t iova, uint32_t len, bool writable,
@@ -930,6 +931,433 @@ static void test_two_threads_packed_event_idx(void **state)
 	two_threads(VQ_F_PACKED | VQ_F_EVENT_IDX);
 }
 
+/* ---- in-flight recording (vq_inflight_attach) ---------------------------- */
+
+static void *ifl_area_new(uint16_t size, bool pk)
+{
+	size_t len = vq_inflight_bytes(size, pk);
+	void *a = aligned_alloc(64, len);
+
+	assert_non_null(a);
+	memset(a, 0, len);
+	return a;
+}
+
+/*
+ * A back-end restart at the engine's level: the queue is torn down with
+ * whatever it has in flight and a new one is loaded where a front end
+ * would start it (split: the used ring's idx; packed: a stale position,
+ * the area knows better), then attached to the same area.
+ */
+static int ifl_vq_restart(struct env *e, void *area)
+{
+	bool pk = e->vq.flags & VQ_F_PACKED;
+	uint16_t used = pk ? 0 : vle16_to_cpu(e->drv.used->idx);
+	struct vq_state st = {
+		.size = e->vq.size, .enabled = 1, .vector = VQ_NO_VECTOR,
+		.flags = e->vq.flags, .desc_addr = e->drv.desc_iova,
+		.avail_addr = e->drv.avail_iova, .used_addr = e->drv.used_iova,
+		.last_avail_idx = used, .last_used_idx = used,
+	};
+
+	vq_teardown(&e->vq);
+	assert_int_equal(vq_load(&e->vq, e->dma, &st, "test"), 0);
+	return vq_inflight_attach(&e->vq, area, vq_inflight_bytes(e->vq.size, pk));
+}
+
+/* What the area says while the queue runs, step by step (split). */
+static void test_inflight_records_split(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq_ifl_split *a = ifl_area_new(8, false);
+
+	(void)state;
+	env_init(&e, 8, VQ_F_INDIRECT, 4);
+	/* Misaligned or short: not attached. */
+	assert_int_equal(vq_inflight_attach(&e.vq, (uint8_t *)a + 4, 1024), -EINVAL);
+	assert_int_equal(vq_inflight_attach(&e.vq, a, vq_inflight_bytes(8, false) - 1), -EINVAL);
+	assert_false(vq_inflight_on(&e.vq));
+	/* A fresh area is initialized at the queue's position. */
+	a->desc[3].inflight = 1; /* stale bytes under version 0 */
+	assert_int_equal(vq_inflight_attach(&e.vq, a, vq_inflight_bytes(8, false)), 0);
+	assert_true(vq_inflight_on(&e.vq));
+	assert_int_equal(a->version, VQ_IFL_VERSION);
+	assert_int_equal(a->desc_num, 8);
+	assert_int_equal(a->desc[3].inflight, 0);
+	for (int i = 0; i < 5; i++)
+		drv_add1(&e, env_alloc(&e, 64), 64, i % 2, (void *)(uintptr_t)(i + 1));
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 8), 5);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(a->desc[c[i].head].inflight, 1);
+		assert_int_equal(a->desc[c[i].head].counter, i);
+	}
+	/* One burst of two: linked from last_batch_head, cleared, used_idx. */
+	struct vq_done d[2] = { { c[3].head, 0 }, { c[1].head, 64 } };
+	assert_int_equal(vq_push_burst(&e.vq, d, 2, false), 0);
+	assert_int_equal(a->last_batch_head, c[1].head);
+	assert_int_equal(a->desc[c[1].head].next, c[3].head);
+	assert_int_equal(a->used_idx, 2);
+	assert_int_equal(a->desc[c[1].head].inflight, 0);
+	assert_int_equal(a->desc[c[3].head].inflight, 0);
+	assert_int_equal(a->desc[c[0].head].inflight, 1);
+	/* vq_reset starts it afresh. */
+	vq_reset(&e.vq);
+	assert_int_equal(a->used_idx, 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(a->desc[i].inflight, 0);
+	env_fini(&e);
+	free(a);
+}
+
+/* The same for the packed layout: the chain's ring descriptors copied,
+ * entries off the free list and back, old_* catching up. */
+static void test_inflight_records_packed(void **state)
+{
+	struct env e;
+	struct vq_chain c[8];
+	struct vq_ifl_packed *a = ifl_area_new(8, true);
+	uint64_t b[3];
+
+	(void)state;
+	env_init(&e, 8, VQ_F_PACKED | VQ_F_INDIRECT, 4);
+	assert_int_equal(vq_inflight_attach(&e.vq, a, vq_inflight_bytes(8, true)), 0);
+	assert_int_equal(a->used_wrap_counter, 1);
+	assert_int_equal(a->free_head, 0);
+	for (int i = 0; i < 3; i++) {
+		b[i] = env_alloc(&e, 64);
+		struct sim_buf w[2] = { { b[i], 16 }, { b[i] + 16, 48 } };
+		/* 2 ring descriptors, then an indirect one, then 2. */
+		assert_int_equal(sim_vq_add(&e.drv, NULL, 0, w, 2, (void *)(uintptr_t)(i + 1),
+					    i == 1), 0);
+	}
+	sim_vq_publish(&e.drv);
+	assert_int_equal(env_pop(&e, c, 8), 3);
+	/* Entries 0-1, 2, 3-4. */
+	const uint16_t head[3] = { 0, 2, 3 }, num[3] = { 2, 1, 2 };
+	for (int i = 0; i < 3; i++) {
+		const struct vq_ifl_desc_packed *h = &a->desc[head[i]];
+		assert_int_equal(h->inflight, 1);
+		assert_int_equal(h->num, num[i]);
+		assert_int_equal(h->counter, i);
+		assert_int_equal(h->last, head[i] + num[i] - 1);
+		assert_int_equal(a->desc[h->last].id, c[i].head);
+	}
+	assert_int_equal(a->desc[0].addr, b[0]);
+	assert_int_equal(a->desc[0].len, 16);
+	assert_true(a->desc[0].flags & VQ_DESC_F_NEXT);
+	assert_false(a->desc[1].flags & VQ_DESC_F_NEXT);
+	assert_true(a->desc[2].flags & VQ_DESC_F_INDIRECT);
+	assert_int_equal(a->free_head, 5);
+	assert_int_equal(a->old_free_head, 5);
+	/* Complete the middle one: its entry heads the free list. */
+	struct vq_done d = { c[1].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_int_equal(a->free_head, 2);
+	assert_int_equal(a->desc[2].next, 5);
+	assert_int_equal(a->desc[2].inflight, 0);
+	assert_int_equal(a->used_idx, 1);
+	assert_int_equal(a->old_used_idx, 1);
+	assert_int_equal(a->old_free_head, 2);
+	/* A restart resubmits the other two, from the recorded descriptors. */
+	assert_int_equal(ifl_vq_restart(&e, a), 2);
+	assert_int_equal(env_pop(&e, c, 8), 2);
+	assert_int_equal(c[0].seg[0].iova, b[0]);
+	assert_int_equal(c[1].seg[0].iova, b[2]);
+	env_fini(&e);
+	free(a);
+}
+
+/*
+ * Random traffic with back-end restarts at random points: completions
+ * out of order (or in order, in batches, under IN_ORDER), chains of 1-3
+ * buffers, some indirect. After each restart exactly the chains in
+ * flight pop first, in pop order, then the ring goes on; at the end every
+ * chain was completed exactly once (the driver checks every used id).
+ */
+#define IFLR_TOK 4096
+
+struct iflr {
+	struct env e;
+	void *area;
+	uint32_t flags;
+	uint16_t out[IFLR_TOK];   /* tokens popped and not completed, pop order */
+	uint16_t id[IFLR_TOK];    /* ... their ids */
+	uint32_t wlen[IFLR_TOK];
+	unsigned nout;
+	uint16_t resub[IFLR_TOK]; /* tokens to pop again first, in order */
+	unsigned nresub, rpos;
+	unsigned next_post, next_pop; /* tokens: next to post, next from the ring */
+	uint8_t done[IFLR_TOK];
+};
+
+static bool iflr_post(struct iflr *r)
+{
+	unsigned tok = r->next_post;
+	uint64_t iova;
+
+	if (tok + 1 >= IFLR_TOK || sim_hostmem_alloc(&r->e.mem, 8 + 128, 8, &iova))
+		return false;
+	assert_int_equal(sim_hostmem_write(&r->e.mem, iova, &tok, sizeof(tok)), 0);
+	struct sim_buf out = { iova, 8 }, in[2] = { { iova + 8, 64 }, { iova + 72, 64 } };
+	int rc = sim_vq_add(&r->e.drv, &out, 1, in, random() % 3,
+			    (void *)(uintptr_t)(tok + 1),
+			    (r->flags & VQ_F_INDIRECT) && random() % 3 == 0);
+	if (rc == -ENOSPC)
+		return false;
+	assert_int_equal(rc, 0);
+	r->next_post++;
+	return true;
+}
+
+static void iflr_pop(struct iflr *r, unsigned max)
+{
+	struct vq_chain c[16];
+	unsigned n = env_pop(&r->e, c, max);
+
+	assert_false(vq_broken(&r->e.vq));
+	for (unsigned i = 0; i < n; i++) {
+		unsigned tok;
+		assert_int_equal(vq_chain_read(&r->e.vq, &c[i], 0, &tok, sizeof(tok)), sizeof(tok));
+		if (r->rpos < r->nresub)
+			assert_int_equal(tok, r->resub[r->rpos++]);
+		else
+			assert_int_equal(tok, r->next_pop++);
+		r->out[r->nout] = (uint16_t)tok;
+		r->id[r->nout] = c[i].head;
+		r->wlen[r->nout++] = c[i].wlen;
+	}
+}
+
+/* Complete k of the chains in flight: any of them, or the oldest under
+ * IN_ORDER (then as one batch, sometimes). */
+static void iflr_complete(struct iflr *r, unsigned k)
+{
+	struct vq_done d[16];
+	bool in_order = r->flags & VQ_F_IN_ORDER;
+
+	if (k > r->nout)
+		k = r->nout;
+	if (k > 16)
+		k = 16;
+	for (unsigned i = 0; i < k; i++) {
+		unsigned j = in_order ? 0 : (unsigned)random() % r->nout;
+		d[i] = (struct vq_done){ r->id[j], r->wlen[j] };
+		memmove(&r->out[j], &r->out[j + 1], (r->nout - j - 1) * sizeof(r->out[0]));
+		memmove(&r->id[j], &r->id[j + 1], (r->nout - j - 1) * sizeof(r->id[0]));
+		memmove(&r->wlen[j], &r->wlen[j + 1], (r->nout - j - 1) * sizeof(r->wlen[0]));
+		r->nout--;
+	}
+	if (k)
+		assert_int_equal(vq_push_burst(&r->e.vq, d, k, in_order && random() % 2), 0);
+}
+
+static void iflr_reap(struct iflr *r)
+{
+	uint32_t len;
+	bool bad = false;
+	void *t;
+
+	while ((t = sim_vq_get_used(&r->e.drv, &len, &bad))) {
+		unsigned tok = (unsigned)(uintptr_t)t - 1;
+		assert_true(tok < r->next_post);
+		assert_int_equal(r->done[tok], 0);
+		r->done[tok] = 1;
+	}
+	assert_false(bad);
+}
+
+static int by_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* In flight: the chains popped and not completed, and those of an earlier
+ * restart not popped again yet; they come back in the order they were
+ * first popped, which is token order. */
+static void iflr_restart(struct iflr *r)
+{
+	int n = ifl_vq_restart(&r->e, r->area);
+	unsigned pending = r->nresub - r->rpos;
+
+	assert_int_equal(n, r->nout + pending);
+	memmove(r->resub, r->resub + r->rpos, pending * sizeof(r->resub[0]));
+	memcpy(r->resub + pending, r->out, r->nout * sizeof(r->out[0]));
+	r->nresub = r->nout + pending;
+	qsort(r->resub, r->nresub, sizeof(r->resub[0]), by_u16);
+	r->rpos = 0;
+	r->nout = 0;
+}
+
+static void ifl_random(uint32_t flags, uint16_t size, unsigned seed)
+{
+	struct iflr *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	srandom(seed);
+	r->flags = flags;
+	env_init(&r->e, size, flags, 4);
+	r->area = ifl_area_new(size, flags & VQ_F_PACKED);
+	assert_int_equal(vq_inflight_attach(&r->e.vq, r->area,
+					    vq_inflight_bytes(size, flags & VQ_F_PACKED)), 0);
+	unsigned restarts = 0;
+	for (unsigned round = 0; round < 1500; round++) {
+		for (unsigned k = random() % 4; k--;)
+			if (!iflr_post(r))
+				break;
+		sim_vq_publish(&r->e.drv);
+		iflr_pop(r, 1 + random() % 8);
+		iflr_complete(r, random() % 4);
+		iflr_reap(r);
+		if (random() % 16 == 0) {
+			iflr_restart(r);
+			restarts++;
+		}
+	}
+	/* Drain: everything posted pops (after a last restart) and completes. */
+	iflr_restart(r);
+	while (r->next_pop < r->next_post || r->rpos < r->nresub || r->nout) {
+		iflr_pop(r, 16);
+		iflr_complete(r, 16);
+		iflr_reap(r);
+	}
+	for (unsigned t = 0; t < r->next_post; t++)
+		assert_int_equal(r->done[t], 1);
+	assert_true(restarts > 50);
+	assert_true(r->next_post > 1000);
+	env_fini(&r->e);
+	free(r->area);
+	free(r);
+}
+
+static void test_inflight_random_split(void **state)
+{
+	(void)state;
+	ifl_random(VQ_F_INDIRECT | VQ_F_EVENT_IDX, 32, 1);
+	ifl_random(VQ_F_INDIRECT | VQ_F_IN_ORDER, 16, 2);
+}
+
+static void test_inflight_random_packed(void **state)
+{
+	(void)state;
+	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT | VQ_F_EVENT_IDX, 32, 3);
+	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT, 13, 4); /* not a power of two */
+	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT | VQ_F_IN_ORDER, 16, 5);
+}
+
+/*
+ * A hostile front end's area: a real one (chains in flight, others used,
+ * positions wrapped) damaged at random, then a restart. Never a bad access
+ * (ASan), never more resubmitted than the queue holds, a second restart on
+ * the same area resubmits the same chains (the recovery writes back what
+ * it decided), and the queue then pops and completes within bounds, or is
+ * broken when the damage named buffers outside memory.
+ */
+static void quiet_sink(enum hal_log_level l, const char *line)
+{
+	(void)l;
+	(void)line;
+}
+
+static void ifl_garbage(uint32_t flags, unsigned iters, unsigned seed)
+{
+	const uint16_t size = 16;
+	bool pk = flags & VQ_F_PACKED;
+	size_t alen = vq_inflight_bytes(size, pk), esz = pk ? 32 : 16;
+	unsigned valid = 0;
+
+	srandom(seed);
+	for (unsigned it = 0; it < iters; it++) {
+		struct env e;
+		struct vq_chain c[16];
+		uint8_t *a = ifl_area_new(size, pk);
+
+		env_init(&e, size, flags, 4);
+		assert_int_equal(vq_inflight_attach(&e.vq, a, alen), 0);
+		for (unsigned round = random() % 12; round-- > 0;) {
+			for (unsigned k = random() % 5; k--;) {
+				struct sim_buf b = { env_alloc(&e, 64), 64 };
+				if (sim_vq_add(&e.drv, &b, random() % 2, &b, 1, (void *)1,
+					       random() % 2) != 0)
+					break;
+			}
+			sim_vq_publish(&e.drv);
+			unsigned n = env_pop(&e, c, 1 + random() % 8);
+			for (unsigned i = 0; i < n; i++) {
+				struct vq_done d = { c[i].head, 0 };
+				if (random() % 3)
+					assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+			}
+			uint32_t len;
+			bool bad;
+			while (sim_vq_get_used(&e.drv, &len, &bad))
+				;
+		}
+		for (unsigned m = 1 + random() % 3; m--;) {
+			unsigned off;
+			uint64_t v;
+			switch (random() % 4) {
+			case 0: /* any byte */
+				a[random() % alen] = (uint8_t)random();
+				break;
+			case 1: /* a header u16 (version .. old_used_idx) */
+			case 2: /* an entry's u16 */
+				if (random() % 2)
+					off = 8 + 2 * (unsigned)(random() % (pk ? 6 : 4));
+				else
+					off = (unsigned)(pk ? 32 : 16) +
+					      (unsigned)(esz * (random() % size) +
+							 2 * (random() % (esz / 2)));
+				switch (random() % 5) {
+				case 0: v = 0; break;
+				case 1: v = 1; break;
+				case 2: v = size - 1 + random() % 3; break;
+				case 3: v = 0xffff; break;
+				default: v = (uint16_t)random(); break;
+				}
+				memcpy(a + off, &v, 2);
+				break;
+			default: /* a counter */
+				off = (unsigned)(pk ? 32 : 16) + (unsigned)esz * (random() % size) + 8;
+				v = random() % 2 ? UINT64_MAX - random() % 4 : (uint64_t)random();
+				memcpy(a + off, &v, 8);
+				break;
+			}
+		}
+		int n = ifl_vq_restart(&e, a);
+		assert_true(n >= 0 && n <= size);
+		uint16_t ids[16];
+		memcpy(ids, e.vq.resubmit, n * sizeof(ids[0]));
+		assert_int_equal(ifl_vq_restart(&e, a), n);
+		assert_memory_equal(ids, e.vq.resubmit, n * sizeof(ids[0]));
+		valid += n > 0;
+		for (unsigned k = 0; k < 4 && !vq_broken(&e.vq); k++) {
+			unsigned got = env_pop(&e, c, 16);
+			for (unsigned i = 0; i < got; i++) {
+				struct vq_done d = { c[i].head, 0 };
+				int rc = vq_push_burst(&e.vq, &d, 1, false);
+				assert_true(rc == 0 || (rc == -EIO && vq_broken(&e.vq)));
+			}
+		}
+		env_fini(&e);
+		free(a);
+	}
+	/* Some damage leaves a region that still checks out. */
+	print_message("    flags %#x: %u damaged areas, %u still resubmitting\n",
+		      flags, iters, valid);
+	assert_true(valid > 0);
+}
+
+static void test_inflight_garbage(void **state)
+{
+	(void)state;
+	hal_log_set_sink(quiet_sink); /* a line per damaged area or queue */
+	ifl_garbage(VQ_F_INDIRECT, 600, 11);
+	ifl_garbage(VQ_F_INDIRECT | VQ_F_PACKED, 600, 12);
+	hal_log_set_sink(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +1378,11 @@ int main(void)
 		cmocka_unit_test(test_two_threads_event_idx),
 		cmocka_unit_test(test_two_threads_packed),
 		cmocka_unit_test(test_two_threads_packed_event_idx),
+		cmocka_unit_test(test_inflight_records_split),
+		cmocka_unit_test(test_inflight_records_packed),
+		cmocka_unit_test(test_inflight_random_split),
+		cmocka_unit_test(test_inflight_random_packed),
+		cmocka_unit_test(test_inflight_garbage),
 	};
 	return cmocka_run_group_tests_name("virtq", tests, NULL, NULL);
 }
