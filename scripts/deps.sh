@@ -6,7 +6,8 @@ set -eu
 
 PKGS="gcc libc6-dev make pkg-config clang libclang-rt-14-dev
       libdpdk-dev libev-dev libmbedtls-dev libcmocka-dev libjansson-dev
-      dpdk-dev iproute2 iputils-ping"
+      dpdk-dev iproute2 iputils-ping
+      qemu-system-x86 busybox-static cpio"
 
 missing=""
 for p in $PKGS; do

@@ -67,6 +67,23 @@ wait_count() {
 	return 1
 }
 
+# vnd_up WHAT [VIRTNETD-OPTIONS...]: virtnetd ($bin) with $tmp/cfg.json in
+# the DPU namespace, its log in $tmp/vnd.log, its pid in $vnd_pid; waits
+# for it to serve and bridges representor pf0. Returns 1 if it never served.
+vnd_up() {
+	what=$1
+	shift
+	sh scripts/sim-topo.sh dpu "$P" -- "$bin" "$@" --config "$tmp/cfg.json" \
+		--run-dir "$tmp/run" -- --file-prefix "$PREFIX" > "$tmp/vnd.log" 2>&1 &
+	vnd_pid=$!
+	if wait_for "$tmp/vnd.log" "serving" 20; then
+		ok "virtnetd up with $what"
+	else
+		bad "virtnetd up"; cat "$tmp/vnd.log"; return 1
+	fi
+	sh scripts/sim-topo.sh attach pf0 "$P" || bad "representor pf0 into the bridge"
+}
+
 tel() {	# tel COMMAND: one telemetry answer (JSON on one line)
 	echo "$1" | dpdk-telemetry.py -f "$PREFIX" 2>/dev/null | grep '^{' | tail -n 1
 }

@@ -80,15 +80,7 @@ cat > "$tmp/cfg.json" <<EOF
   "features": { "mrg_rxbuf": true, "packed": true, "in_order": true,
                 "mq": true, "csum": true, "guest_csum": true } } ] }
 EOF
-sh scripts/sim-topo.sh dpu "$P" -- "$bin" --allow-unsealed --config "$tmp/cfg.json" \
-	--run-dir "$tmp/run" -- --file-prefix "$PREFIX" > "$tmp/vnd.log" 2>&1 &
-vnd_pid=$!
-if wait_for "$tmp/vnd.log" "serving" 20; then
-	ok "virtnetd up with vhost-user function vu0"
-else
-	bad "virtnetd up"; cat "$tmp/vnd.log"; exit 1
-fi
-sh scripts/sim-topo.sh attach pf0 "$P" || bad "representor pf0 into the bridge"
+vnd_up "vhost-user function vu0" --allow-unsealed || exit 1
 [ -S "$tmp/vu0.sock" ] && ok "socket $tmp/vu0.sock" || bad "socket"
 
 # ---- every combination --------------------------------------------------

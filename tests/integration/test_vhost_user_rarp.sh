@@ -95,15 +95,7 @@ cat > "$tmp/cfg.json" <<EOF
 { "devices": [ { "name": "vu0", "transport": "vhost-user",
   "socket": "$sock", "mac": "$MAC" } ] }
 EOF
-sh scripts/sim-topo.sh dpu "$P" -- "$bin" --config "$tmp/cfg.json" \
-	--run-dir "$tmp/run" -- --file-prefix "$PREFIX" > "$tmp/vnd.log" 2>&1 &
-vnd_pid=$!
-if wait_for "$tmp/vnd.log" "serving" 20; then
-	ok "virtnetd up with vhost-user function vu0 (server)"
-else
-	bad "virtnetd up"; cat "$tmp/vnd.log"; exit 1
-fi
-sh scripts/sim-topo.sh attach pf0 "$P" || bad "representor pf0 into the bridge"
+vnd_up "vhost-user function vu0 (server)" || exit 1
 
 # ---- 1 and 2: good, malformed, good on one connection ------------------
 fe "$tmp/fe1.log" hello "rarp:$MAC_A" "rarp:$MAC_BAD:6" "rarp:$MAC_BAD:16" \
