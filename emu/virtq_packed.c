@@ -161,6 +161,45 @@ unsigned vq_avail_packed(const struct vq *vq)
 /* "When receiving available buffers", for the nd ring descriptors of one
  * chain (rec, as the walk read them). The free list holds at least nd
  * entries: it has one per ring slot not in flight. */
+/*
+ * used_idx, old_used_idx and the two used wrap counters share the eight
+ * bytes at offset 16 of the area (8-byte aligned: vq_inflight_attach
+ * checks). They are stored, and read, as one word: recovery judges each
+ * (index, wrap counter) pair together, and a stop between two separate
+ * stores could leave one position's index beside another's wrap counter
+ * (a batch that crossed the ring's end), which names neither position.
+ */
+typedef uint64_t __attribute__((may_alias)) ifl_word;
+union ifl_used {
+	struct {
+		uint16_t idx, old_idx;
+		uint8_t wrap, old_wrap;
+		uint8_t pad[2];
+	} f;
+	uint64_t w;
+};
+_Static_assert(offsetof(struct vq_ifl_packed, used_idx) == 16 &&
+	       offsetof(struct vq_ifl_packed, old_used_idx) == 18 &&
+	       offsetof(struct vq_ifl_packed, used_wrap_counter) == 20 &&
+	       offsetof(struct vq_ifl_packed, old_used_wrap_counter) == 21,
+	       "used word");
+
+static inline ifl_word *ifl_used_word(struct vq_ifl_packed *r)
+{
+	return (ifl_word *)(void *)&r->used_idx;
+}
+
+/* One release store of both positions: pairs with the acquire load of the
+ * word in vq_ifl_attach_packed (all stores before it, the free list and
+ * the clears, are visible once it is). */
+static inline void ifl_used_store(struct vq_ifl_packed *r, uint16_t idx, uint8_t wrap,
+				  uint16_t old_idx, uint8_t old_wrap)
+{
+	union ifl_used u = { .f = { idx, old_idx, wrap, old_wrap, { 0, 0 } } };
+
+	__atomic_store_n(ifl_used_word(r), u.w, __ATOMIC_RELEASE);
+}
+
 static void ifl_record_packed(struct vq *vq, const struct vq_pdesc *rec,
 			      uint16_t nd, uint16_t id)
 {
@@ -216,8 +255,10 @@ static void ifl_used_begin_packed(struct vq *vq, const struct vq_done *done,
 		f->free_head = e;
 		WRITE_ONCE(r->free_head, e);
 	}
-	WRITE_ONCE(r->used_wrap_counter, (uint8_t)vq_ctr_wrap(ctr, vq->size));
-	WRITE_ONCE(r->used_idx, vq_ctr_pos(ctr, vq->size));
+	/* old_* stay at the position before this burst (vq->used_idx). */
+	ifl_used_store(r, vq_ctr_pos(ctr, vq->size), (uint8_t)vq_ctr_wrap(ctr, vq->size),
+		       vq_ctr_pos(vq->used_idx, vq->size),
+		       (uint8_t)vq_ctr_wrap(vq->used_idx, vq->size));
 }
 
 /* Steps 7-8, after the first used descriptor's flags (step 6). */
@@ -235,13 +276,12 @@ static void ifl_used_end_packed(struct vq *vq, const struct vq_done *done,
 		WRITE_ONCE(r->desc[f->entry[done[i].id]].inflight, 0);
 	f->old_free_head = f->free_head;
 	WRITE_ONCE(r->old_free_head, f->free_head);
-	WRITE_ONCE(r->old_used_wrap_counter,
-		   (uint8_t)vq_ctr_wrap(vq->used_idx, vq->size));
-	/* Release: old_used_idx last, after the clears and the other old_*
-	 * fields; pairs with its acquire load in vq_ifl_attach_packed (equal
-	 * to used_idx: the last update is complete). */
-	__atomic_store_n(&r->old_used_idx, vq_ctr_pos(vq->used_idx, vq->size),
-			 __ATOMIC_RELEASE);
+	/* Release: the old position last, after the clears and
+	 * old_free_head, in one store with the new one (equal: the last
+	 * update is complete). */
+	uint16_t pos = vq_ctr_pos(vq->used_idx, vq->size);
+	uint8_t wrap = (uint8_t)vq_ctr_wrap(vq->used_idx, vq->size);
+	ifl_used_store(r, pos, wrap, pos, wrap);
 }
 
 /* Walk a chain recovered from the in-flight region: its ring descriptors
@@ -491,10 +531,7 @@ void vq_ifl_init_packed(struct vq *vq)
 	WRITE_ONCE(r->desc_num, size);
 	WRITE_ONCE(r->free_head, 0);
 	WRITE_ONCE(r->old_free_head, 0);
-	WRITE_ONCE(r->used_idx, pos);
-	WRITE_ONCE(r->old_used_idx, pos);
-	WRITE_ONCE(r->used_wrap_counter, wrap);
-	WRITE_ONCE(r->old_used_wrap_counter, wrap);
+	ifl_used_store(r, pos, (uint8_t)wrap, pos, (uint8_t)wrap);
 	/* Release: the area is whole before its version says so; pairs with
 	 * the acquire load of version in vq_ifl_attach_packed. */
 	__atomic_store_n(&r->version, VQ_IFL_VERSION, __ATOMIC_RELEASE);
@@ -554,11 +591,11 @@ int vq_ifl_attach_packed(struct vq *vq, struct vq_ifl *f)
 	const char *why = NULL;
 	/* Acquire pairs with the release stores of old_used_idx in
 	 * ifl_used_end_packed and old_free_head in ifl_record_packed. */
-	uint16_t oui = __atomic_load_n(&r->old_used_idx, __ATOMIC_ACQUIRE);
+	union ifl_used u = { .w = __atomic_load_n(ifl_used_word(r), __ATOMIC_ACQUIRE) };
+	uint16_t oui = u.f.old_idx, ui = u.f.idx;
+	uint8_t ouw = u.f.old_wrap, uw = u.f.wrap;
 	uint16_t ofh = __atomic_load_n(&r->old_free_head, __ATOMIC_ACQUIRE);
-	uint8_t ouw = READ_ONCE(r->old_used_wrap_counter);
-	uint16_t fh = READ_ONCE(r->free_head), ui = READ_ONCE(r->used_idx);
-	uint8_t uw = READ_ONCE(r->used_wrap_counter);
+	uint16_t fh = READ_ONCE(r->free_head);
 
 	if (ui >= size || oui >= size || uw > 1 || ouw > 1) {
 		why = "a used index or wrap counter out of range";
@@ -675,19 +712,17 @@ int vq_ifl_attach_packed(struct vq *vq, struct vq_ifl *f)
 	}
 
 	/* Write back what steps 1-3 decided, in an order the next recovery
-	 * can redo after a stop anywhere: the free head, the wrap counter,
-	 * then the index (released last), then the clears. */
+	 * can redo after a stop anywhere: the free head, then both used
+	 * positions in one word (released), then the clears. */
 	if (commit) {
 		WRITE_ONCE(r->old_free_head, ofh);
-		WRITE_ONCE(r->old_used_wrap_counter, ouw);
-		/* Release: pairs with the acquire load of old_used_idx above. */
-		__atomic_store_n(&r->old_used_idx, oui, __ATOMIC_RELEASE);
+		/* Release, one word: pairs with the acquire load above. */
+		ifl_used_store(r, oui, ouw, oui, ouw);
 	} else if (rollback) {
 		WRITE_ONCE(r->free_head, ofh);
-		WRITE_ONCE(r->used_wrap_counter, ouw);
-		/* Release: the roll-back is whole before used_idx equals
-		 * old_used_idx again; pairs with the load of used_idx above. */
-		__atomic_store_n(&r->used_idx, oui, __ATOMIC_RELEASE);
+		/* Release, one word: the roll-back is whole before the used
+		 * position equals the old one again. */
+		ifl_used_store(r, oui, ouw, oui, ouw);
 	}
 	for (uint32_t i = 0; i < size; i++) {
 		f->next[i] = s[i].next;
