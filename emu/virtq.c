@@ -954,9 +954,20 @@ int vq_inflight_attach(struct vq *vq, void *area, size_t len)
 		ifl_init(vq);
 		return 0;
 	}
-	if (version != VQ_IFL_VERSION || desc_num != vq->size) {
-		vq_ifl_bad(vq, version != VQ_IFL_VERSION ? "unknown version"
-							 : "desc_num is not the queue size");
+	if (version != VQ_IFL_VERSION) {
+		vq_ifl_bad(vq, "unknown version");
+		ifl_init(vq);
+		return 0;
+	}
+	if (desc_num != vq->size) {
+		/* Not garbage, as a rule: DPDK and libvhost-user write the
+		 * INFLIGHT_FD message's queue size, larger than the ring when
+		 * the driver chose a smaller one. Its chains are not ours to
+		 * read either way. */
+		HAL_LOG_RL(HAL_LOG_WARN, COMP,
+			   "%s: in-flight region: desc_num %u != ring size %u: written by a back end "
+			   "for another ring size; starting without resubmitting",
+			   vq->name ? vq->name : "?", desc_num, vq->size);
 		ifl_init(vq);
 		return 0;
 	}

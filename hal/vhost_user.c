@@ -502,7 +502,8 @@ static void halt_all(struct hal_vhu_dev *d)
  * into its area, and the chains a previous back end left in flight there
  * are popped again first, in pop order, with the ring resuming behind
  * them (vq_inflight_attach; packed: at the area's position, which a front
- * end that lost its back end cannot know).
+ * end that lost its back end cannot know). A ring whose area is refused
+ * runs unrecorded, its area marked fresh.
  */
 static void *ring_inflight_area(struct hal_vhu_dev *d, uint16_t i, size_t *len)
 {
@@ -511,11 +512,11 @@ static void *ring_inflight_area(struct hal_vhu_dev *d, uint16_t i, size_t *len)
 	if (!d->infl.map)
 		return NULL;
 	/* Laid out for the queue size the front end named; the ring may be
-	 * smaller. Packed or not is known now (checked at SET_INFLIGHT_FD
-	 * with what was negotiated then). */
+	 * smaller (a larger one's area is refused in ring_setup). Packed
+	 * or not is known now (checked at SET_INFLIGHT_FD with what was
+	 * negotiated then). */
 	stride = vq_inflight_bytes(d->infl_qs, packed(d));
-	if (i >= d->infl_nq || d->rings[i].num > d->infl_qs ||
-	    (uint64_t)(i + 1) * stride > d->infl_size) {
+	if (i >= d->infl_nq || (uint64_t)(i + 1) * stride > d->infl_size) {
 		HAL_LOG_RL(HAL_LOG_WARN, COMP,
 			   "%s: ring %u (size %u) not in the in-flight region (%u queues of %u, %"
 			   PRIu64 " bytes): not recorded", d->name, i, d->rings[i].num,
@@ -524,6 +525,33 @@ static void *ring_inflight_area(struct hal_vhu_dev *d, uint16_t i, size_t *len)
 	}
 	*len = (size_t)stride;
 	return (uint8_t *)d->infl.map + d->infl_offset + i * stride;
+}
+
+/*
+ * Ring i has an area but does not record into it (the engine refused it:
+ * too small, misaligned, -ENOMEM). What a previous back end recorded
+ * there (version 1) must not survive: a later back end would trust it
+ * although this ring ran on unrecorded. Version 0 (at the same offset in
+ * both layouts) says fresh; stored before the ring starts.
+ */
+static void ring_inflight_void(struct hal_vhu_dev *d, uint16_t i, void *area, int err)
+{
+	uint8_t *v = (uint8_t *)area + offsetof(struct vq_ifl_split, version);
+
+	if (!((uintptr_t)v & 1)) {
+		/* Release: pairs with the acquire load of version in
+		 * vq_inflight_attach. */
+		__atomic_store_n((uint16_t *)(void *)v, 0, __ATOMIC_RELEASE);
+	} else { /* an odd mmap_offset: byte by byte */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		__atomic_store_n(&v[0], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&v[1], 0, __ATOMIC_RELAXED);
+	}
+	HAL_LOG_RL(HAL_LOG_WARN, COMP,
+		   "%s: ring %u (size %u): in-flight area (queues of %u, at offset %" PRIu64
+		   ") not used: %s; marked fresh, the ring is not recorded",
+		   d->name, i, d->rings[i].num, d->infl_qs,
+		   (uint64_t)((uint8_t *)area - (uint8_t *)d->infl.map), strerror(-err));
 }
 
 static int ring_setup(struct hal_vhu_dev *d, uint16_t i, const uint64_t gpa[3])
@@ -578,10 +606,12 @@ static int ring_setup(struct hal_vhu_dev *d, uint16_t i, const uint64_t gpa[3])
 	}
 	size_t alen = 0;
 	void *area = ring_inflight_area(d, i, &alen);
-	int n = area ? vq_inflight_attach(&r->vq, area, alen) : -ENOENT;
+	/* A ring larger than the queue size the region was laid out for is
+	 * refused as the engine refuses an area too small. */
+	int n = !area ? -ENOENT : r->num > d->infl_qs ? -EINVAL
+		: vq_inflight_attach(&r->vq, area, alen);
 	if (n < 0 && area)
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: ring %u: in-flight region not used: %s",
-			   d->name, i, strerror(-n));
+		ring_inflight_void(d, i, area, n);
 	if (n > 0)
 		HAL_LOG_RL(HAL_LOG_INFO, COMP,
 			   "%s: ring %u: %d chains in flight at the previous back end go first",

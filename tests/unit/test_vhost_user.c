@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "dma.h"
+#include "hal_log.h"
 #include "hal_vhost_user.h"
 #include "sim_hostmem.h"
 #include "sim_vq.h"
@@ -2140,6 +2141,156 @@ static void test_inflight_busy_and_reset(void **state)
 	ifl_release(&r);
 }
 
+/* ---- areas the engine refuses or cannot read ------------------------------
+ * Every line logged meanwhile is kept (a clock that opens a new
+ * rate-limit interval at each line). */
+static char ifl_log[8192];
+
+static void ifl_log_keep(enum hal_log_level l, const char *line)
+{
+	size_t n = strlen(ifl_log);
+
+	(void)l;
+	snprintf(ifl_log + n, sizeof(ifl_log) - n, "%s\n", line);
+}
+
+static uint64_t ifl_log_clock(void)
+{
+	static uint64_t t;
+
+	return t += 10ull * 1000 * 1000 * 1000;
+}
+
+/*
+ * A front end's region (split) of two queues of qs at offset off of its
+ * memfd, each area as a back end left it: version 1, desc_num, head 0 in
+ * flight. Then a back end with rings of `size`, at base 0, capturing the
+ * log. The areas' headers are read with memcpy (off may be odd).
+ */
+struct ifl_odd {
+	struct ifl_region r;
+	size_t maplen, stride;
+};
+
+static void ifl_odd_up(struct fe *t, struct ifl_odd *o, uint16_t size, uint16_t qs,
+		       uint64_t off, uint16_t desc_num)
+{
+	const uint16_t one = 1;
+
+	memset(o, 0, sizeof(*o));
+	o->stride = vq_inflight_bytes(qs, false);
+	o->r.in.nq = 2;
+	o->r.in.qs = qs;
+	o->r.in.off = off;
+	o->r.in.size = 2 * o->stride;
+	o->maplen = off + 2 * o->stride;
+	o->r.fd = memfd(o->maplen, 0, true);
+	o->r.map = mmap(NULL, o->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, o->r.fd, 0);
+	assert_true(o->r.map != MAP_FAILED);
+	for (unsigned q = 0; q < 2; q++) {
+		uint8_t *a = o->r.map + off + q * o->stride;
+		memcpy(a + offsetof(struct vq_ifl_split, version), &one, 2);
+		memcpy(a + offsetof(struct vq_ifl_split, desc_num), &desc_num, 2);
+		a[offsetof(struct vq_ifl_split, desc)] = 1; /* desc[0].inflight */
+	}
+	ifl_log[0] = 0;
+	hal_log_set_sink(ifl_log_keep);
+	hal_log_set_clock(ifl_log_clock);
+	fe_init(t);
+	fe_hello(t);
+	set_u64(t, HAL_VHU_SET_FEATURES, ifl_features(t, false));
+	ifl_set(t, &o->r);
+	fe_mem(t);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(sim_vq_init(&t->drv[i], &t->mem, size, VQ_F_EVENT_IDX, 0), 0);
+	const uint32_t base[2] = { 0, 0 };
+	fe_ring_msgs(t, ifl_features(t, false), base);
+	hal_log_set_sink(NULL);
+	hal_log_set_clock(NULL);
+}
+
+static uint16_t ifl_odd_u16(const struct ifl_odd *o, unsigned q, size_t field)
+{
+	uint16_t v;
+
+	memcpy(&v, o->r.map + o->r.in.off + q * o->stride + field, 2);
+	return v;
+}
+
+static void ifl_odd_down(struct fe *t, struct ifl_odd *o)
+{
+	fe_fini(t);
+	munmap(o->r.map, o->maplen);
+	close(o->r.fd);
+}
+
+/*
+ * An area the engine refuses (a ring larger than the region's queue size;
+ * an area misaligned by the front end's mmap_offset, odd or not): the ring
+ * runs unrecorded, and its area no longer says version 1 (a later back
+ * end would resubmit what it names although this ring ran past it), with
+ * a line saying why.
+ */
+static void test_inflight_area_refused(void **state)
+{
+	static const struct { uint16_t size, qs; uint64_t off; } c[] = {
+		{ QSIZE, 64, 0 },    /* ring larger than the area */
+		{ QSIZE, QSIZE, 1 }, /* misaligned; version at an odd address */
+		{ 64, QSIZE, 2 },    /* misaligned; version 2-byte aligned */
+	};
+	int fds0 = count_fds();
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct fe t;
+		struct ifl_odd o;
+		char want[128];
+
+		ifl_odd_up(&t, &o, c[i].size, c[i].qs, c[i].off, c[i].qs);
+		for (unsigned q = 0; q < 2; q++) {
+			assert_false(vq_inflight_on(t.o.vq[q]));
+			assert_int_equal(ifl_odd_u16(&o, q, offsetof(struct vq_ifl_split, version)), 0);
+			snprintf(want, sizeof(want), "ring %u (size %u): in-flight area (queues of %u, "
+				 "at offset %zu) not used: ", q, c[i].size, c[i].qs,
+				 (size_t)c[i].off + q * o.stride);
+			assert_non_null(strstr(ifl_log, want));
+		}
+		assert_non_null(strstr(ifl_log, "marked fresh, the ring is not recorded"));
+		traffic(&t, 0, 0x63);
+		traffic(&t, 1, 0x64);
+		ifl_odd_down(&t, &o);
+	}
+	assert_int_equal(count_fds(), fds0);
+}
+
+/*
+ * An area whose desc_num is the region's queue size, not the ring's: what
+ * DPDK and libvhost-user write when the driver chose a smaller ring. Said
+ * as such, not as garbage; the ring starts afresh and records.
+ */
+static void test_inflight_desc_num_other_ring(void **state)
+{
+	struct fe t;
+	struct ifl_odd o;
+
+	(void)state;
+	ifl_odd_up(&t, &o, QSIZE / 2, QSIZE, 0, QSIZE);
+	assert_non_null(strstr(ifl_log, "in-flight region: desc_num 256 != ring size 128: "
+				       "written by a back end for another ring size; "
+				       "starting without resubmitting"));
+	assert_null(strstr(ifl_log, "started afresh")); /* not the garbage line */
+	for (unsigned q = 0; q < 2; q++) {
+		assert_true(vq_inflight_on(t.o.vq[q]));
+		assert_int_equal(ifl_odd_u16(&o, q, offsetof(struct vq_ifl_split, version)),
+				 VQ_IFL_VERSION);
+		assert_int_equal(ifl_odd_u16(&o, q, offsetof(struct vq_ifl_split, desc_num)),
+				 QSIZE / 2);
+	}
+	/* Head 0 was not resubmitted: the ring's first chain is new. */
+	traffic(&t, 0, 0x65);
+	ifl_odd_down(&t, &o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2174,6 +2325,8 @@ int main(void)
 		cmocka_unit_test(test_inflight_garbage_split),
 		cmocka_unit_test(test_inflight_garbage_packed),
 		cmocka_unit_test(test_inflight_busy_and_reset),
+		cmocka_unit_test(test_inflight_area_refused),
+		cmocka_unit_test(test_inflight_desc_num_other_ring),
 		cmocka_unit_test(test_config_rarp_mtu_status),
 		cmocka_unit_test(test_protocol_gates),
 		cmocka_unit_test(test_reset_device),

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1069,6 +1072,327 @@ static void test_inflight_records_packed(void **state)
 	free(a);
 }
 
+/* Packed: the area's used word (offset 16: used_idx, old_used_idx, their
+ * wrap counters), read as one load once a completion is over: both
+ * positions are the same real one, the device's used counter. */
+static void ifl_word_check(const struct vq *vq, const void *area)
+{
+	struct { uint16_t idx, old_idx; uint8_t wrap, old_wrap, pad[2]; } u;
+	uint64_t w = __atomic_load_n((const uint64_t *)(const void *)
+				     ((const uint8_t *)area + 16), __ATOMIC_ACQUIRE);
+
+	memcpy(&u, &w, sizeof(u));
+	assert_true(u.idx < vq->size);
+	assert_true(u.wrap <= 1);
+	assert_int_equal(u.old_idx, u.idx);
+	assert_int_equal(u.old_wrap, u.wrap);
+	assert_int_equal(u.wrap ? u.idx : u.idx + vq->size, vq->used_idx);
+}
+
+/*
+ * A completion batch that crosses the ring's end, cut by a stop (size 4,
+ * the case found in review). Tokens 1-4 fill the ring, 1-3 complete, the
+ * driver offers 5-7 in slots 0-2 (its second lap), all are popped; then 4
+ * and 5 complete in one burst: used slots 3 (wrap 1) and 0 (wrap 0), the
+ * used counter 3 -> 5. The area and slot 3 are put back to what a stop
+ * leaves at `stop`, in vq_push_packed's order:
+ *   0  the entries back on the free list, the begin word not stored
+ *   1  the begin word stored (used 5, old 3), slot 3's flags not
+ *   2  slot 3's flags published, the end not begun
+ *   3, 4  one, both of the batch's inflight flags cleared
+ *   5  old_free_head too, the end word not stored
+ *   6  the end word: complete
+ * Published (2-6): the driver reaps 4 and 5 and offers 8 and 9 in slots 3
+ * (wrap 0) and 0 (wrap 1) before the restart; the back end commits: 6 and
+ * 7 resubmitted, used counter 5, avail 7, then 8 and 9 from the ring. Not
+ * published (0-1): the ring is full; it rolls back: 4-7 resubmitted, used
+ * counter 3, avail 7. Either way each token reaches the driver once.
+ */
+struct wrapt {
+	struct env e;
+	struct vq_ifl_packed *a;
+	uint64_t buf[10]; /* token k's buffer */
+	uint8_t seen[10];
+};
+
+static void wrapt_post(struct wrapt *w, unsigned from, unsigned to)
+{
+	for (unsigned k = from; k <= to; k++) {
+		w->buf[k] = env_alloc(&w->e, 64);
+		drv_add1(&w->e, w->buf[k], 64, true, (void *)(uintptr_t)k);
+	}
+	sim_vq_publish(&w->e.drv);
+}
+
+/* Pop all: the tokens in pop order must be want[0..n-1]; their ids. */
+static void wrapt_pop(struct wrapt *w, const unsigned *want, unsigned n, uint16_t *id)
+{
+	struct vq_chain c[8];
+
+	assert_int_equal(env_pop(&w->e, c, 8), n);
+	assert_false(vq_broken(&w->e.vq));
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(c[i].seg[0].iova, w->buf[want[i]]);
+		id[i] = c[i].head;
+	}
+}
+
+static void wrapt_reap(struct wrapt *w)
+{
+	uint32_t len;
+	bool bad = false;
+	void *t;
+
+	while ((t = sim_vq_get_used(&w->e.drv, &len, &bad))) {
+		unsigned k = (unsigned)(uintptr_t)t;
+		assert_true(k >= 1 && k < 10);
+		assert_int_equal(w->seen[k], 0);
+		w->seen[k] = 1;
+	}
+	assert_false(bad);
+}
+
+static void wrapt_complete(struct wrapt *w, const uint16_t *id, unsigned n)
+{
+	struct vq_done d[8];
+
+	for (unsigned i = 0; i < n; i++)
+		d[i] = (struct vq_done){ id[i], 64 };
+	assert_int_equal(vq_push_burst(&w->e.vq, d, n, false), 0);
+}
+
+/* Up to the burst: the ring and the area (`area`, fresh) as they are just
+ * before 4 and 5 complete; their ids in batch[]. */
+static void wrapt_begin(struct wrapt *w, void *area, uint16_t *batch)
+{
+	const unsigned t1234[4] = { 1, 2, 3, 4 }, t567[3] = { 5, 6, 7 };
+	uint16_t id[4];
+
+	memset(w, 0, sizeof(*w));
+	env_init(&w->e, 4, VQ_F_PACKED, 0);
+	w->a = area;
+	memset(area, 0, vq_inflight_bytes(4, true));
+	assert_int_equal(vq_inflight_attach(&w->e.vq, area, vq_inflight_bytes(4, true)), 0);
+	wrapt_post(w, 1, 4);
+	wrapt_pop(w, t1234, 4, id);
+	batch[0] = id[3];
+	wrapt_complete(w, id, 3);
+	wrapt_reap(w);
+	wrapt_post(w, 5, 7);
+	wrapt_pop(w, t567, 3, id);
+	batch[1] = id[0];
+}
+
+/* After the stop: the driver, the restart, the rest (see above). */
+static void wrapt_after_stop(struct wrapt *w, bool published)
+{
+	const uint16_t size = 4;
+	const unsigned t6789[4] = { 6, 7, 8, 9 }, t4567[4] = { 4, 5, 6, 7 };
+	uint16_t id[4];
+
+	/* The driver, before the restart. */
+	wrapt_reap(w);
+	assert_int_equal(w->seen[4], published);
+	assert_int_equal(w->seen[5], published);
+	if (published) {
+		assert_int_equal(w->e.drv.last_used, 5);
+		wrapt_post(w, 8, 9); /* slots 3 (wrap 0) and 0 (wrap 1) */
+		assert_int_equal(w->e.drv.avail_idx, 9 % (2 * size));
+	} else {
+		assert_int_equal(w->e.drv.last_used, 3);
+		struct sim_buf b = { env_alloc(&w->e, 64), 64 };
+		assert_int_equal(sim_vq_add(&w->e.drv, NULL, 0, &b, 1, (void *)1, false),
+				 -ENOSPC);
+	}
+
+	/* The restart: where it resumes, what it resubmits, in order. */
+	assert_int_equal(ifl_vq_restart(&w->e, w->a), published ? 2 : 4);
+	assert_int_equal(w->e.vq.used_idx, published ? 5 : 3);
+	assert_int_equal(w->e.vq.last_avail, 7);
+	ifl_word_check(&w->e.vq, w->a);
+	wrapt_pop(w, published ? t6789 : t4567, 4, id);
+	/* All four in one burst, across the ring's end again. */
+	wrapt_complete(w, id, 4);
+	ifl_word_check(&w->e.vq, w->a);
+	wrapt_reap(w);
+	for (unsigned k = 1; k <= (published ? 9u : 7u); k++)
+		assert_int_equal(w->seen[k], 1);
+	/* Counters run modulo twice the size: 9 is slot 1, wrap 1. */
+	const uint16_t end = published ? 9 % (2 * size) : 7;
+	assert_int_equal(w->e.drv.last_used, end);
+	assert_int_equal(w->e.vq.used_idx, end);
+	for (unsigned e = 0; e < size; e++)
+		assert_int_equal(w->a->desc[e].inflight, 0);
+	/* Nothing in flight: a second restart resumes there, resubmitting
+	 * nothing. */
+	assert_int_equal(ifl_vq_restart(&w->e, w->a), 0);
+	assert_int_equal(w->e.vq.used_idx, end);
+	assert_int_equal(w->e.vq.last_avail, end);
+	env_fini(&w->e);
+}
+
+static void ifl_wrap_torn(unsigned stop)
+{
+	const uint16_t size = 4;
+	bool published = stop >= 2;
+	struct wrapt w;
+	uint16_t batch[2];
+	size_t alen = vq_inflight_bytes(size, true);
+	struct vq_ifl_packed *s0 = malloc(alen), *a = ifl_area_new(size, true);
+
+	wrapt_begin(&w, a, batch);
+	memcpy(s0, a, alen);
+	uint16_t flags3 = w.e.drv.pdesc[3].flags;
+	wrapt_complete(&w, batch, 2);
+	assert_int_equal(w.e.vq.used_idx, 5);
+	ifl_word_check(&w.e.vq, a);
+
+	/* The torn state. */
+	if (stop == 0) {
+		a->used_idx = s0->used_idx;
+		a->used_wrap_counter = s0->used_wrap_counter;
+	}
+	if (stop < 6) {
+		a->old_used_idx = s0->old_used_idx;
+		a->old_used_wrap_counter = s0->old_used_wrap_counter;
+	}
+	for (unsigned i = 0; i < 2; i++) /* cleared in the burst's order */
+		for (unsigned e = 0; e < size; e++)
+			if (stop < 3 + i && s0->desc[e].inflight && s0->desc[e].id == batch[i])
+				a->desc[e].inflight = 1;
+	if (stop < 5)
+		a->old_free_head = s0->old_free_head;
+	if (!published) /* id and len written, the flags not */
+		w.e.drv.pdesc[3].flags = flags3;
+	if (stop >= 1 && stop <= 5) { /* an update in the middle of the wrap */
+		assert_int_equal(a->used_idx, 1);
+		assert_int_equal(a->used_wrap_counter, 0);
+		assert_int_equal(a->old_used_idx, 3);
+		assert_int_equal(a->old_used_wrap_counter, 1);
+	}
+	wrapt_after_stop(&w, published);
+	free(a);
+	free(s0);
+}
+
+static void test_inflight_packed_wrap_commit(void **state)
+{
+	(void)state;
+	for (unsigned stop = 2; stop <= 6; stop++)
+		ifl_wrap_torn(stop);
+}
+
+static void test_inflight_packed_wrap_rollback(void **state)
+{
+	(void)state;
+	for (unsigned stop = 0; stop <= 1; stop++)
+		ifl_wrap_torn(stop);
+}
+
+/*
+ * The same burst stopped before each of its stores into the area, as the
+ * code makes them, whatever their order or width: the area is read-only
+ * while the burst runs; each store faults, the area and the ring as they
+ * are then are kept, and the store goes ahead alone (the trap flag, one
+ * instruction). Every kept state is then a restart's starting point: it
+ * commits where slot 3's flags were published, rolls back where not.
+ * (This is what a stop between two stores of one position's index and
+ * wrap counter would fail.) x86-64 Linux only.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define TR_MAX 64
+
+static struct {
+	uint8_t *area;  /* a page of its own */
+	const struct vq_pdesc *ring;
+	unsigned n;
+	struct { uint8_t area[256]; struct vq_pdesc ring[4]; } s[TR_MAX];
+} tr;
+
+static void tr_keep(void)
+{
+	volatile uint8_t *d = tr.s[tr.n].area;
+
+	for (size_t i = 0; i < sizeof(tr.s[0].area); i++) /* no intercepted memcpy */
+		d[i] = tr.area[i];
+	for (unsigned i = 0; i < 4; i++)
+		tr.s[tr.n].ring[i] = tr.ring[i];
+	tr.n++;
+}
+
+static void tr_segv(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	(void)sig;
+	if ((uint8_t *)si->si_addr < tr.area || (uint8_t *)si->si_addr >= tr.area + 4096 ||
+	    tr.n == TR_MAX) {
+		signal(SIGSEGV, SIG_DFL); /* a real fault: fault again */
+		return;
+	}
+	tr_keep();
+	mprotect(tr.area, 4096, PROT_READ | PROT_WRITE);
+	uc->uc_mcontext.gregs[REG_EFL] |= 0x100; /* TF */
+}
+
+static void tr_trap(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	(void)sig;
+	(void)si;
+	uc->uc_mcontext.gregs[REG_EFL] &= ~0x100;
+	mprotect(tr.area, 4096, PROT_READ);
+}
+
+static void test_inflight_packed_wrap_every_stop(void **state)
+{
+	struct sigaction sa = { .sa_flags = SA_SIGINFO }, old_segv, old_trap;
+	size_t alen = vq_inflight_bytes(4, true);
+	uint16_t batch[2];
+	struct wrapt w;
+	unsigned published = 0;
+
+	(void)state;
+	assert_true(alen <= sizeof(tr.s[0].area));
+	tr.area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(tr.area != MAP_FAILED);
+	tr.n = 0;
+	wrapt_begin(&w, tr.area, batch);
+	tr.ring = w.e.drv.pdesc;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = tr_segv;
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old_segv), 0);
+	sa.sa_sigaction = tr_trap;
+	assert_int_equal(sigaction(SIGTRAP, &sa, &old_trap), 0);
+	assert_int_equal(mprotect(tr.area, 4096, PROT_READ), 0);
+	struct vq_done d[2] = { { batch[0], 64 }, { batch[1], 64 } };
+	int rc = vq_push_burst(&w.e.vq, d, 2, false);
+	mprotect(tr.area, 4096, PROT_READ | PROT_WRITE);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGTRAP, &old_trap, NULL);
+	assert_int_equal(rc, 0);
+	assert_true(tr.n >= 4 && tr.n < TR_MAX);
+	tr_keep(); /* and the state after the last store */
+	env_fini(&w.e);
+
+	for (unsigned j = 0; j < tr.n; j++) {
+		wrapt_begin(&w, tr.area, batch);
+		memcpy(tr.area, tr.s[j].area, alen);
+		memcpy(w.e.drv.pdesc, tr.s[j].ring, sizeof(tr.s[j].ring));
+		uint16_t f = vle16_to_cpu(tr.s[j].ring[3].flags);
+		bool pub = (f & (VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED)) ==
+			   (VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED);
+		published += pub;
+		wrapt_after_stop(&w, pub);
+	}
+	print_message("    %u stores into the area, %u stops after the publication\n",
+		      tr.n - 1, published);
+	assert_true(published > 0 && published < tr.n);
+	munmap(tr.area, 4096);
+}
+#endif
+
 /*
  * Random traffic with back-end restarts at random points: completions
  * out of order (or in order, in batches, under IN_ORDER), chains of 1-3
@@ -1151,6 +1475,8 @@ static void iflr_complete(struct iflr *r, unsigned k)
 	}
 	if (k)
 		assert_int_equal(vq_push_burst(&r->e.vq, d, k, in_order && random() % 2), 0);
+	if (k && (r->flags & VQ_F_PACKED))
+		ifl_word_check(&r->e.vq, r->area);
 }
 
 static void iflr_reap(struct iflr *r)
@@ -1166,6 +1492,9 @@ static void iflr_reap(struct iflr *r)
 		r->done[tok] = 1;
 	}
 	assert_false(bad);
+	/* Packed: the driver is where the area says (ifl_word_check). */
+	if (r->flags & VQ_F_PACKED)
+		assert_int_equal(r->e.drv.last_used, r->e.vq.used_idx);
 }
 
 static int by_u16(const void *a, const void *b)
@@ -1244,6 +1573,17 @@ static void test_inflight_random_packed(void **state)
 	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT | VQ_F_EVENT_IDX, 32, 3);
 	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT, 13, 4); /* not a power of two */
 	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT | VQ_F_IN_ORDER, 16, 5);
+}
+
+/* Tiny packed rings: nearly every burst crosses the ring's end, and after
+ * each one the area's used word names the device's position, which the
+ * driver reaches (iflr_complete, iflr_reap). */
+static void test_inflight_packed_word(void **state)
+{
+	(void)state;
+	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT, 4, 6);
+	ifl_random(VQ_F_PACKED | VQ_F_IN_ORDER, 3, 7);
+	ifl_random(VQ_F_PACKED | VQ_F_INDIRECT | VQ_F_EVENT_IDX, 5, 8);
 }
 
 /*
@@ -1380,8 +1720,14 @@ int main(void)
 		cmocka_unit_test(test_two_threads_packed_event_idx),
 		cmocka_unit_test(test_inflight_records_split),
 		cmocka_unit_test(test_inflight_records_packed),
+		cmocka_unit_test(test_inflight_packed_wrap_commit),
+		cmocka_unit_test(test_inflight_packed_wrap_rollback),
+#if defined(__x86_64__) && defined(__linux__)
+		cmocka_unit_test(test_inflight_packed_wrap_every_stop),
+#endif
 		cmocka_unit_test(test_inflight_random_split),
 		cmocka_unit_test(test_inflight_random_packed),
+		cmocka_unit_test(test_inflight_packed_word),
 		cmocka_unit_test(test_inflight_garbage),
 	};
 	return cmocka_run_group_tests_name("virtq", tests, NULL, NULL);
