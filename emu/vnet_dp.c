@@ -327,6 +327,11 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 			n = q->nspare;
 	}
 	got = vq_pop_burst(vq, q->chains, n, q->segs, q->nsegs_cap);
+	/* The frames' first lines (header and the start of the frame) were
+	 * written by the driver's core: start every miss before the copies. */
+	for (unsigned i = 0; i < got; i++)
+		if (q->chains[i].nread && q->chains[i].seg[0].va)
+			__builtin_prefetch(q->chains[i].seg[0].va);
 	for (unsigned i = 0; i < got; i++) {
 		const struct vq_chain *ch = &q->chains[i];
 		enum vnet_drop why = VNET_DROP_MALFORMED;
@@ -499,8 +504,14 @@ static struct vq_chain *rx_chain(struct rx_burst *b, unsigned want,
 			b->dry = true;
 			return NULL;
 		}
-		for (unsigned i = 0; i < got; i++)
-			b->segs_used += q->chains[b->nchains + i].nseg;
+		for (unsigned i = 0; i < got; i++) {
+			const struct vq_chain *x = &q->chains[b->nchains + i];
+			b->segs_used += x->nseg;
+			/* The buffers' lines live in the driver's cache: ask
+			 * for them (to write) now, all at once. */
+			if (x->nseg > x->nread && x->seg[x->nread].va)
+				__builtin_prefetch(x->seg[x->nread].va, 1);
+		}
 		b->nchains += got;
 	}
 	return &q->chains[b->next++];

@@ -184,10 +184,12 @@ static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t 
 	struct vnet_rx_meta meta[BURST], sm[BURST];
 	uint16_t n = rte_eth_rx_burst(d->rep_port, rq, pkts, BURST);
 	uint16_t pairs = d->nq / 2;
-	unsigned start[DP_MAX_QUEUES / 2 + 1] = { 0 }, at[DP_MAX_QUEUES / 2];
+	unsigned start[DP_MAX_QUEUES / 2 + 1], at[DP_MAX_QUEUES / 2];
 
 	if (!n)
 		return 0;
+	/* Only the pairs in use: this runs on every poll. */
+	memset(start, 0, (pairs + 1u) * sizeof(start[0]));
 	d->rep_rx += n;
 	vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
 	/* Group by receive queue in two passes over the burst (not one per
