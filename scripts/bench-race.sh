@@ -16,10 +16,12 @@
 # the last seconds); cycles/pkt is the back end's busy cycles per packet
 # delivered to or taken from the front end (virtnetd: its datapath
 # lcore's busy cycles from telemetry; DPDK: testpmd --record-core-cycles);
-# ratio = virtnet Mpps / DPDK vhost Mpps. Each case runs the two back ends
-# alternately BENCH_REPEAT times (default 3) and prints the medians.
+# ratio = virtnet Mpps / DPDK vhost Mpps of each pair of neighbouring
+# runs, their median. Each case runs the two back ends as BENCH_REPEAT
+# pairs (default 3; who goes first alternates) and prints the medians.
 # Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
-# (DPDK runtime dirs).
+# (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
+# BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
 set -u
 
 bin=${1:-build/bin/virtnetd}
@@ -135,12 +137,12 @@ median() {	# median FILE COLUMN
 }
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
-echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, medians of $repeat interleaved runs"
+echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
 printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" ring qsize direction \
 	"virtnet" "cyc/pkt" "dpdk" "cyc/pkt" ratio
-for packed in 0 1; do
-for q in 256 1024; do
-for mode in txonly rxonly; do
+for packed in ${BENCH_RINGS:-0 1}; do
+for q in ${BENCH_QSIZES:-256 1024}; do
+for mode in ${BENCH_MODES:-txonly rxonly}; do
 	dir="device receive (fe txonly)"
 	[ "$mode" = rxonly ] && dir="device transmit (fe rxonly)"
 	# Interleaved, REPEAT times: this VM's cross-core latency changes
@@ -148,13 +150,23 @@ for mode in txonly rxonly; do
 	: > "$tmp/v" ; : > "$tmp/d"
 	r=0
 	while [ $r -lt "$repeat" ]; do
-		run_virtnet "$mode" "$packed" "$q" >> "$tmp/v"
-		run_dpdk "$mode" "$packed" "$q" >> "$tmp/d"
+		# Each pair back to back, who goes first alternating.
+		if [ $((r % 2)) -eq 0 ]; then
+			run_virtnet "$mode" "$packed" "$q" >> "$tmp/v"
+			run_dpdk "$mode" "$packed" "$q" >> "$tmp/d"
+		else
+			run_dpdk "$mode" "$packed" "$q" >> "$tmp/d"
+			run_virtnet "$mode" "$packed" "$q" >> "$tmp/v"
+		fi
 		r=$((r + 1))
 	done
 	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2)
 	d=$(median "$tmp/d" 1) dc=$(median "$tmp/d" 2)
-	ratio=$(awk "BEGIN { if ($d > 0) printf \"%.2f\", $v / $d; else print \"-\" }")
+	# The ratio of each pair (neighbours in time, most likely in the
+	# same latency regime), then their median.
+	paste -d ' ' "$tmp/v" "$tmp/d" |
+		awk '{ if ($3 > 0) printf "%.4f\n", $1 / $3 }' > "$tmp/r"
+	ratio=$(sort -n "$tmp/r" | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
 	printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" "$ring" "$q" "$dir" \
