@@ -31,6 +31,11 @@ fi
 
 command -v busybox > /dev/null || { echo "guest-kit: busybox missing (make deps)" >&2; exit 1; }
 command -v cpio > /dev/null || { echo "guest-kit: cpio missing (make deps)" >&2; exit 1; }
+# The initramfs has no libc: the busybox must be the static one.
+if ldd "$(command -v busybox)" > /dev/null 2>&1; then
+	echo "guest-kit: $(command -v busybox) is dynamically linked: install busybox-static" >&2
+	exit 1
+fi
 
 # The kernel package the metapackage points at today.
 kpkg() { apt-cache depends linux-image-amd64 2>/dev/null | \
@@ -48,8 +53,13 @@ if ! ls "$dir"/"$pkg"_*.deb > /dev/null 2>&1; then
 	echo "guest-kit: fetching $pkg"
 	# apt drops privileges to _apt for downloads; give it a folder it may write.
 	chmod 777 "$work"
-	(cd "$work" && apt-get -q download "$pkg" > /dev/null 2>&1) || \
-		{ echo "guest-kit: apt-get download $pkg failed" >&2; exit 1; }
+	if ! (cd "$work" && apt-get -q download "$pkg" > /dev/null 2>&1); then
+		# Stale package lists name a version the archive dropped.
+		apt-get -q update > /dev/null
+		pkg=$(kpkg)
+		(cd "$work" && apt-get -q download "$pkg" > /dev/null 2>&1) || \
+			{ echo "guest-kit: apt-get download $pkg failed" >&2; exit 1; }
+	fi
 	mv "$work"/"$pkg"_*.deb "$dir/"
 fi
 deb=$(ls "$dir"/"$pkg"_*.deb | head -n 1)
