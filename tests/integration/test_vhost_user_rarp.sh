@@ -128,7 +128,9 @@ grep -q "^rarp mac=$MAC_C size=8 ack=0$" "$tmp/fe3.log" &&
 	bad "the next front end: $(cat "$tmp/fe3.log")"
 
 # ---- 4: what reached the wire -------------------------------------------
-sleep 1
+# Three good requests were acked: wait (bounded) for their frames, then
+# stop the capture (anything the bad ones sent would be there by then).
+wait_count "$tmp/cap.log" "type=8035" 3 5
 stop_pid "$cap_pid" TERM
 cap_pid=""
 for m in $MAC_A $MAC_B $MAC_C; do
