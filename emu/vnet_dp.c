@@ -458,11 +458,42 @@ void vnet_dp_rx_classify(const struct vnet_dp_conf *c,
 /* ---- receive: delivery ------------------------------------------------------ */
 
 /* State of one receive burst: chains [0, nchains) popped, [0, next) used. */
+/* A small frame's copy, put off until every buffer of the burst is
+ * claimed and its header written: the copies then run back to back. */
+#define RX_DEFER_LEN 256
+struct rx_defer {
+	uint8_t *dst;
+	const uint8_t *src;
+	uint32_t len;
+	uint64_t iova;
+};
+
 struct rx_burst {
 	struct vnet_dp_queue *q;
-	unsigned nchains, next, segs_used, ndone;
+	unsigned nchains, next, segs_used, ndone, ndefer;
 	bool dry; /* the ring had nothing more */
+	struct rx_defer *defer; /* VNET_DP_BURST_MAX, not cleared */
 };
+
+/* Put off the copy of m (one segment, small) into the one buffer ch, after
+ * a header of hdr_len bytes. false: not that simple case. */
+static bool rx_defer(struct rx_burst *b, const struct vq *vq,
+		     const struct vq_chain *ch, uint32_t hdr_len,
+		     const struct rte_mbuf *m)
+{
+	const struct vq_seg *s = &ch->seg[ch->nread];
+
+	if (m->nb_segs != 1 || m->data_len > RX_DEFER_LEN ||
+	    b->ndefer == VNET_DP_BURST_MAX || ch->nseg == ch->nread || !s->va ||
+	    s->len < hdr_len + m->data_len ||
+	    ch->gen != dma_space_table(vq->dma)->gen)
+		return false;
+	b->defer[b->ndefer++] = (struct rx_defer){
+		(uint8_t *)s->va + hdr_len, rte_pktmbuf_mtod(m, const uint8_t *),
+		m->data_len, s->iova + hdr_len,
+	};
+	return true;
+}
 
 /* Chains [0, keep) are completed: drop their segments (the front of segs,
  * in chain order) so the next pop has room. */
@@ -631,7 +662,8 @@ static int rx_one(struct rx_burst *b, const struct vnet_dp_conf *c,
 	const struct vq_chain *use = &q->chains[first];
 	hh.hdr.num_buffers = cpu_to_vle16((uint16_t)k);
 	if (vq_chain_write(q->vq, use, 0, &hh, c->hdr_len) != c->hdr_len ||
-	    !rx_copy(q->vq, use, c->hdr_len, m)) {
+	    (!(k == 1 && rx_defer(b, q->vq, use, c->hdr_len, m)) &&
+	     !rx_copy(q->vq, use, c->hdr_len, m))) {
 		/* Memory unmapped under us: nothing trustworthy was written. */
 		for (unsigned j = 0; j < k; j++)
 			rx_done(b, &use[j], 0);
@@ -650,7 +682,8 @@ unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
 			  struct rte_mbuf **pkts,
 			  const struct vnet_rx_meta *meta, unsigned n)
 {
-	struct rx_burst b = { .q = q, .nchains = q->nstash };
+	struct rx_defer defer[VNET_DP_BURST_MAX];
+	struct rx_burst b = { .q = q, .nchains = q->nstash, .defer = defer };
 	unsigned delivered = 0;
 
 	if (n > VNET_DP_BURST_MAX)
@@ -675,6 +708,14 @@ unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
 		q->stats->packets++;
 		q->stats->bytes += pkts[i]->pkt_len;
 		delivered++;
+	}
+	/* The copies put off, before any of their buffers is used. */
+	if (b.ndefer) {
+		const struct dma_table *t = dma_space_table(q->vq->dma);
+		for (unsigned i = 0; i < b.ndefer; i++) {
+			memcpy(b.defer[i].dst, b.defer[i].src, b.defer[i].len);
+			dma_mark_dirty(t, b.defer[i].iova, b.defer[i].len);
+		}
 	}
 	complete(q, c, b.ndone, delivered, false);
 	/* Chains popped and not used stay, oldest first, for the next burst. */
