@@ -180,12 +180,14 @@ static void on_snap(struct ev_loop *loop, ev_timer *w, int revents)
 	snapshot(w->data);
 }
 
-/* Under reg.lock. */
-static const struct vu_snap *snap_find(const char *name)
+/* The named function's snapshot with reg.lock held, or NULL (not held). */
+static const struct vu_snap *snap_lock(const char *name)
 {
+	pthread_mutex_lock(&reg.lock);
 	for (unsigned i = 0; name && i < VU_MAX_FNS; i++)
 		if (reg.snap[i] && !strcmp(reg.snap[i]->name, name))
 			return reg.snap[i];
+	pthread_mutex_unlock(&reg.lock);
 	return NULL;
 }
 
@@ -222,12 +224,8 @@ static int tel_device(const char *cmd, const char *params, struct rte_tel_data *
 	char buf[32];
 
 	(void)cmd;
-	pthread_mutex_lock(&reg.lock);
-	sn = snap_find(params);
-	if (!sn) {
-		pthread_mutex_unlock(&reg.lock);
+	if (!(sn = snap_lock(params)))
 		return -EINVAL;
-	}
 	for (uint16_t q = 0; q < sn->nq; q++) {
 		struct vnet_queue_stats *t = (q & 1) ? &tx : &rx;
 
@@ -273,12 +271,8 @@ static int tel_queues(const char *cmd, const char *params, struct rte_tel_data *
 	char key[16];
 
 	(void)cmd;
-	pthread_mutex_lock(&reg.lock);
-	sn = snap_find(params);
-	if (!sn) {
-		pthread_mutex_unlock(&reg.lock);
+	if (!(sn = snap_lock(params)))
 		return -EINVAL;
-	}
 	rte_tel_data_start_dict(d);
 	for (uint16_t q = 0; q < sn->nq; q++) {
 		struct rte_tel_data *c = rte_tel_data_alloc();

@@ -85,7 +85,7 @@ vnd_up() {
 }
 
 tel() {	# tel COMMAND: one telemetry answer (JSON on one line)
-	echo "$1" | dpdk-telemetry.py -f "$PREFIX" 2>/dev/null | grep '^{' | tail -n 1
+	echo "$1" | timeout 10 dpdk-telemetry.py -f "$PREFIX" 2>/dev/null | grep '^{' | tail -n 1
 }
 num() {	# num JSON KEY [DICT]: a number from a telemetry answer (0 if absent)
 	if [ $# -eq 3 ]; then

@@ -96,6 +96,17 @@ cat > "$tmp/cfg.json" <<EOF
   "socket": "$sock", "mac": "$MAC" } ] }
 EOF
 vnd_up "vhost-user function vu0 (server)" || exit 1
+# Telemetry for a name that is no function: refused, and the next
+# question is answered (the snapshot lock was let go).
+for what in device queues; do
+	s=$(tel "/virtnet/$what,nosuch")
+	s2=$(tel "/virtnet/$what,vu0")
+	case "$s$s2" in
+	*'"name": "nosuch"'*) bad "telemetry /virtnet/$what,nosuch answered: $s" ;;
+	*'"name": "vu0"'*|*'"rx0"'*) ok "telemetry /virtnet/$what: an unknown name refused, vu0 answered after it" ;;
+	*) bad "telemetry /virtnet/$what,vu0 after an unknown name: $s2" ;;
+	esac
+done
 
 # ---- 1 and 2: good, malformed, good on one connection ------------------
 fe "$tmp/fe1.log" hello "rarp:$MAC_A" "rarp:$MAC_BAD:6" "rarp:$MAC_BAD:16" \
