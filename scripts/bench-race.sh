@@ -17,8 +17,15 @@
 # delivered to or taken from the front end (virtnetd: its datapath
 # lcore's busy cycles from telemetry; DPDK: testpmd --record-core-cycles);
 # ratio = virtnet Mpps / DPDK vhost Mpps of each pair of neighbouring
-# runs, their median. Each case runs the two back ends as BENCH_REPEAT
-# pairs (default 3; who goes first alternates) and prints the medians.
+# runs, their median. spill says which side limits the rate: the share
+# of the producer's frames that found the ring full (front end txonly:
+# the front end's dropped frames; rxonly: the null source's frames the
+# back end found no buffer for). A back end that spills in rxonly is
+# waiting for the front end, and so is one whose front end does not
+# spill in txonly: the front end is then what is measured, and busy
+# cycles include the spilled frames' cost. Each case runs the two back
+# ends as BENCH_REPEAT pairs (default 3; who goes first alternates) and
+# prints the medians.
 # Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
 # (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
 # BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
@@ -55,8 +62,8 @@ frontend() {	# frontend SOCK MODE PACKED QSIZE LOG
 	rm -rf "/var/run/dpdk/rf$ID"
 }
 
-tel() {
-	echo "$1" | dpdk-telemetry.py -f "rv$ID" 2>/dev/null | grep '^{' | tail -n 1
+tel() {	# tel CMD [PREFIX]
+	echo "$1" | timeout 10 dpdk-telemetry.py -f "${2:-rv$ID}" 2>/dev/null | grep '^{' | tail -n 1
 }
 
 num() {	# num JSON KEY [DICT]
@@ -67,7 +74,7 @@ num() {	# num JSON KEY [DICT]
 	fi
 }
 
-run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles"
+run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles spill%"
 	null=sink
 	[ "$1" = rxonly ] && null=source
 	cat > "$tmp/cfg.json" <<EOF
@@ -99,10 +106,16 @@ EOF
 	cyc=$(( $(num "$l1" busy_cycles dp0) - $(num "$l0" busy_cycles dp0) ))
 	pk=$(( $(num "$q1" packets "$qn") - $(num "$q0" packets "$qn") ))
 	[ "$pk" -gt 0 ] && cpp=$((cyc / pk)) || cpp="-"
-	echo "${pps:-0} $cpp"
+	if [ "$1" = rxonly ]; then	# frames the null source made that found no buffer
+		nb=$(( $(num "$q1" drop_no_buffer rx0) - $(num "$q0" drop_no_buffer rx0) ))
+		sp=$(pct "$nb" "$((pk + nb))")
+	else
+		sp=$(fe_spill "$tmp/fe.log")
+	fi
+	echo "${pps:-0} $cpp $sp"
 }
 
-run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles"
+run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill%"
 	nullarg=no-rx=1
 	[ "$1" = rxonly ] && nullarg=copy=1
 	rm -f "$tmp/vh.sock"
@@ -114,7 +127,11 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles"
 	vpid=$!
 	i=0
 	while [ $i -lt 100 ] && [ ! -S "$tmp/vh.sock" ]; do sleep 0.1; i=$((i + 1)); done
+	m0=$(tel /ethdev/stats,1 "rh$ID")
+	t0=$(tel /ethdev/stats,0 "rh$ID")
 	frontend "$tmp/vh.sock" "$1" "$2" "$3" "$tmp/fe.log"
+	m1=$(tel /ethdev/stats,1 "rh$ID")
+	t1=$(tel /ethdev/stats,0 "rh$ID")
 	kill -INT "$vpid"
 	wait "$vpid"
 	vpid=""
@@ -127,7 +144,25 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles"
 	pk=$(grep "$tot-packets:.*$tot-dropped" "$tmp/fe.log" | tail -n 1 |
 		sed -n "s/.*$tot-packets: *\([0-9]*\).*/\1/p")
 	[ -n "$cyc" ] && [ "${pk:-0}" -gt 0 ] && cpp=$((cyc / pk)) || cpp="-"
-	echo "${pps:-0} $cpp"
+	if [ "$1" = rxonly ]; then
+		# Made by the null port (1) against taken by the vhost port
+		# (0) while the front end ran.
+		made=$(( $(num "$m1" ipackets) - $(num "$m0" ipackets) ))
+		took=$(( $(num "$t1" opackets) - $(num "$t0" opackets) ))
+		sp=$(pct "$((made - took))" "$made")
+	else
+		sp=$(fe_spill "$tmp/fe.log")
+	fi
+	echo "${pps:-0} $cpp $sp"
+}
+
+pct() { [ "${2:-0}" -gt 0 ] && awk "BEGIN { printf \"%.0f\", 100 * $1 / $2 }" || echo "-"; }
+
+# The front end's frames that found the ring full (txonly), in percent.
+fe_spill() {
+	grep "TX-packets:.*TX-dropped" "$1" | tail -n 1 |
+		sed -n 's/.*TX-packets: *\([0-9]*\) *TX-dropped: *\([0-9]*\).*/\1 \2/p' |
+		awk '{ if ($1 + $2 > 0) printf "%.0f", 100 * $2 / ($1 + $2); else print "-" }'
 }
 
 mpps() { awk "BEGIN { printf \"%.2f\", $1 / 1e6 }"; }
@@ -138,8 +173,8 @@ median() {	# median FILE COLUMN
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
 echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
-printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" ring qsize direction \
-	"virtnet" "cyc/pkt" "dpdk" "cyc/pkt" ratio
+printf "%-6s %-5s %-28s %10s %8s %6s %10s %8s %6s %7s\n" ring qsize direction \
+	"virtnet" "cyc/pkt" "spill" "dpdk" "cyc/pkt" "spill" ratio
 for packed in ${BENCH_RINGS:-0 1}; do
 for q in ${BENCH_QSIZES:-256 1024}; do
 for mode in ${BENCH_MODES:-txonly rxonly}; do
@@ -160,17 +195,17 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 		fi
 		r=$((r + 1))
 	done
-	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2)
-	d=$(median "$tmp/d" 1) dc=$(median "$tmp/d" 2)
+	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2) vs=$(median "$tmp/v" 3)
+	d=$(median "$tmp/d" 1) dc=$(median "$tmp/d" 2) ds=$(median "$tmp/d" 3)
 	# The ratio of each pair (neighbours in time, most likely in the
 	# same latency regime), then their median.
 	paste -d ' ' "$tmp/v" "$tmp/d" |
-		awk '{ if ($3 > 0) printf "%.4f\n", $1 / $3 }' > "$tmp/r"
+		awk '{ if ($4 > 0) printf "%.4f\n", $1 / $4 }' > "$tmp/r"
 	ratio=$(sort -n "$tmp/r" | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
-	printf "%-6s %-5s %-28s %10s %10s %10s %10s %7s\n" "$ring" "$q" "$dir" \
-		"$(mpps "$v")" "$vc" "$(mpps "$d")" "$dc" "$ratio"
+	printf "%-6s %-5s %-28s %10s %8s %5s%% %10s %8s %5s%% %7s\n" "$ring" "$q" "$dir" \
+		"$(mpps "$v")" "$vc" "$vs" "$(mpps "$d")" "$dc" "$ds" "$ratio"
 done
 done
 done
