@@ -25,7 +25,9 @@
 # spill in txonly: the front end is then what is measured, and busy
 # cycles include the spilled frames' cost. Each case runs the two back
 # ends as BENCH_REPEAT pairs (default 3; who goes first alternates) and
-# prints the medians.
+# prints the medians. check: every run's sink saw whole 64-byte frames
+# (rxonly: the front end's port counters; txonly: what the back end took
+# from the ring) and both back ends negotiated the same virtio features.
 # Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
 # (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
 # BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
@@ -74,7 +76,7 @@ num() {	# num JSON KEY [DICT]
 	fi
 }
 
-run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles spill%"
+run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles spill% features sink"
 	null=sink
 	[ "$1" = rxonly ] && null=source
 	cat > "$tmp/cfg.json" <<EOF
@@ -92,7 +94,11 @@ EOF
 	sleep 0.3
 	l0=$(tel /virtnet/lcores)
 	q0=$(tel /virtnet/queues,rv0)
-	frontend "$tmp/rv.sock" "$1" "$2" "$3" "$tmp/fe.log"
+	frontend "$tmp/rv.sock" "$1" "$2" "$3" "$tmp/fe.log" &
+	fpid=$!
+	sleep 2
+	feat=$(echo "$(tel /virtnet/device,rv0)" | sed -n 's/.*"features": "\(0x[0-9a-f]*\)".*/\1/p')
+	wait "$fpid"
 	sleep 0.4
 	l1=$(tel /virtnet/lcores)
 	q1=$(tel /virtnet/queues,rv0)
@@ -112,15 +118,21 @@ EOF
 	else
 		sp=$(fe_spill "$tmp/fe.log")
 	fi
-	echo "${pps:-0} $cpp $sp"
+	if [ "$1" = rxonly ]; then
+		sink=$(fe_sink "$tmp/fe.log")
+	else	# what the device took from the front end's ring
+		sink=$(frames_ok "$(( $(num "$q1" packets tx0) - $(num "$q0" packets tx0) ))" \
+			"$(( $(num "$q1" bytes tx0) - $(num "$q0" bytes tx0) ))")
+	fi
+	echo "${pps:-0} $cpp $sp ${feat:-none} $sink"
 }
 
-run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill%"
+run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features sink"
 	nullarg=no-rx=1
 	[ "$1" = rxonly ] && nullarg=copy=1
 	rm -f "$tmp/vh.sock"
 	dpdk-testpmd --lcores=0@1,1@1 --no-huge -m 256 --no-pci --file-prefix "rh$ID" \
-		--log-level=error --vdev "net_vhost0,iface=$tmp/vh.sock,queues=1" \
+		--log-level=lib.vhost.config:info --vdev "net_vhost0,iface=$tmp/vh.sock,queues=1" \
 		--vdev "net_null0,size=64,$nullarg" -- --forward-mode=io --nb-cores=1 \
 		--rxd="$3" --txd="$3" --total-num-mbufs=16384 -a --stats-period=1 \
 		--record-core-cycles --no-lsc-interrupt > "$tmp/vh.log" 2>&1 &
@@ -153,7 +165,31 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill%"
 	else
 		sp=$(fe_spill "$tmp/fe.log")
 	fi
-	echo "${pps:-0} $cpp $sp"
+	if [ "$1" = rxonly ]; then
+		sink=$(fe_sink "$tmp/fe.log")
+	else	# what the vhost port took from the front end's ring
+		sink=$(frames_ok "$(( $(num "$t1" ipackets) - $(num "$t0" ipackets) ))" \
+			"$(( $(num "$t1" ibytes) - $(num "$t0" ibytes) ))")
+	fi
+	feat=$(sed -n 's/.*negotiated Virtio features: \(0x[0-9a-f]*\).*/\1/p' "$tmp/vh.log" | tail -n 1)
+	echo "${pps:-0} $cpp $sp ${feat:-none} $sink"
+}
+
+# The sink's check: frames arrived, each of 64 bytes. frames_ok PKTS BYTES
+frames_ok() {
+	if [ "${1:-0}" -gt 0 ] && [ "$2" -eq $(($1 * 64)) ]; then echo ok; else echo "size($1,$2)"; fi
+}
+
+# The front end as the sink (rxonly): its port's packets and bytes over
+# the run, no receive errors.
+fe_sink() {
+	awk '/statistics/ { cur = /NIC statistics for port 0/ }
+		cur && /RX-packets:/ { p = $2; b = $6 }
+		cur && /RX-errors:/ { e = $2 }
+		END { print p + 0, b + 0, e + 0 }' "$1" | {
+		read -r p b e
+		if [ "$e" -ne 0 ]; then echo "rx-errors($e)"; else frames_ok "$p" "$b"; fi
+	}
 }
 
 pct() { [ "${2:-0}" -gt 0 ] && awk "BEGIN { printf \"%.0f\", 100 * $1 / $2 }" || echo "-"; }
@@ -165,6 +201,23 @@ fe_spill() {
 		awk '{ if ($1 + $2 > 0) printf "%.0f", 100 * $2 / ($1 + $2); else print "-" }'
 }
 
+# Every run's sink saw its frames whole, and both back ends negotiated
+# the same virtio features (bit 30, VHOST_USER_F_PROTOCOL_FEATURES, is
+# vhost-user's own and only DPDK's front end asks for it).
+check() {
+	bad=$(cat "$tmp/v" "$tmp/d" | awk '$5 != "ok" { print $5; exit }')
+	feats=$(cat "$tmp/v" "$tmp/d" | awk '{ print $4 }' | while read -r f; do
+		case $f in 0x*) printf '0x%x\n' $((f & ~(1 << 30))) ;; *) echo "$f" ;; esac
+	done | sort -u)
+	if [ -n "$bad" ]; then
+		echo "sink: $bad"
+	elif [ "$(echo "$feats" | wc -l)" -ne 1 ] || [ "$feats" = none ]; then
+		echo "features differ:" $feats
+	else
+		echo "ok, features $feats"
+	fi
+}
+
 mpps() { awk "BEGIN { printf \"%.2f\", $1 / 1e6 }"; }
 median() {	# median FILE COLUMN
 	awk -v c="$2" '{ print $c }' "$1" | grep -v -- - | sort -n |
@@ -173,8 +226,8 @@ median() {	# median FILE COLUMN
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
 echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
-printf "%-6s %-5s %-28s %10s %8s %6s %10s %8s %6s %7s\n" ring qsize direction \
-	"virtnet" "cyc/pkt" "spill" "dpdk" "cyc/pkt" "spill" ratio
+printf "%-6s %-5s %-28s %10s %8s %6s %10s %8s %6s %7s  %s\n" ring qsize direction \
+	"virtnet" "cyc/pkt" "spill" "dpdk" "cyc/pkt" "spill" ratio check
 for packed in ${BENCH_RINGS:-0 1}; do
 for q in ${BENCH_QSIZES:-256 1024}; do
 for mode in ${BENCH_MODES:-txonly rxonly}; do
@@ -200,12 +253,12 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 	# The ratio of each pair (neighbours in time, most likely in the
 	# same latency regime), then their median.
 	paste -d ' ' "$tmp/v" "$tmp/d" |
-		awk '{ if ($4 > 0) printf "%.4f\n", $1 / $4 }' > "$tmp/r"
+		awk '{ d = $(NF / 2 + 1); if (d > 0) printf "%.4f\n", $1 / d }' > "$tmp/r"
 	ratio=$(sort -n "$tmp/r" | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
-	printf "%-6s %-5s %-28s %10s %8s %5s%% %10s %8s %5s%% %7s\n" "$ring" "$q" "$dir" \
-		"$(mpps "$v")" "$vc" "$vs" "$(mpps "$d")" "$dc" "$ds" "$ratio"
+	printf "%-6s %-5s %-28s %10s %8s %5s%% %10s %8s %5s%% %7s  %s\n" "$ring" "$q" "$dir" \
+		"$(mpps "$v")" "$vc" "$vs" "$(mpps "$d")" "$dc" "$ds" "$ratio" "$(check)"
 done
 done
 done
