@@ -403,7 +403,10 @@ static void classify_one(const struct vnet_dp_conf *c,
 		mt->drop = 1 + VNET_DROP_LINK_DOWN;
 		return;
 	}
-	if (!vnet_rx_filter_accept(&c->filter, fr, len)) {
+	/* Without CTRL_RX and CTRL_VLAN every frame passes (a whole
+	 * Ethernet header is all the filter would ask): no call per frame. */
+	if ((c->filter.mac_filter || c->filter.vlan_filter || len < 14) &&
+	    !vnet_rx_filter_accept(&c->filter, fr, len)) {
 		mt->drop = 1 + VNET_DROP_FILTER;
 		return;
 	}
@@ -612,7 +615,12 @@ static int rx_one(struct rx_burst *b, const struct vnet_dp_conf *c,
 	unsigned todo, first = b->next, k = 0;
 	uint32_t total, have = 0;
 
-	todo = vnet_hdr_from_mbuf(m, c->rx_features, &hh.hdr);
+	if (likely(!(m->ol_flags & VNET_HDR_RX_OL_FLAGS))) {
+		hh.hdr = (struct vnet_hdr){ .num_buffers = cpu_to_vle16(1) };
+		todo = 0;
+	} else {
+		todo = vnet_hdr_from_mbuf(m, c->rx_features, &hh.hdr);
+	}
 	if (todo & VNET_RX_DROP)
 		return 1 + VNET_DROP_MALFORMED;
 	/* Segmenting is the caller's (DPDK's GSO library in virtnetd): it

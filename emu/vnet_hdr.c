@@ -511,7 +511,7 @@ static void rx_needs_csum(struct vnet_hdr *h, const struct pkt *pk)
 unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
 				struct vnet_hdr *h)
 {
-	const uint64_t ol = m->ol_flags;
+	const uint64_t ol = m->ol_flags & VNET_HDR_RX_OL_FLAGS;
 	const uint64_t rx_l4 = ol & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 	const uint64_t tx_l4 = ol & RTE_MBUF_F_TX_L4_MASK;
 	const uint64_t seg = ol & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);

@@ -188,10 +188,18 @@ static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t 
 
 	if (!n)
 		return 0;
-	/* Only the pairs in use: this runs on every poll. */
-	memset(start, 0, (pairs + 1u) * sizeof(start[0]));
 	d->rep_rx += n;
 	vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
+	if (pairs == 1) {	/* every packet is queue 0's (or marked dropped) */
+		if (d->run[0])
+			vnet_dp_rx_burst(&d->q[0], c, pkts, meta, n);
+		else
+			d->q[0].stats->drops[VNET_DROP_QUEUE_OFF] += n;
+		rte_pktmbuf_free_bulk(pkts, n);
+		return n;
+	}
+	/* Only the pairs in use: this runs on every poll. */
+	memset(start, 0, (pairs + 1u) * sizeof(start[0]));
 	/* Group by receive queue in two passes over the burst (not one per
 	 * queue): count, then place each packet in its queue's run, in
 	 * order. A queue index beyond the device (a conf bug) is left out. */

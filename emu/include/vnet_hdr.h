@@ -34,10 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rte_mbuf_core.h>
+
 #include "virtq.h"
 #include "vnet_rss.h"
-
-struct rte_mbuf;
 
 /* ---- offload feature bits (virtio 1.3, 5.1.3) ------------------------- */
 #define VIRTIO_NET_F_CSUM         0  /* device handles partial checksums */
@@ -206,6 +206,17 @@ int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
  */
 unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
 				struct vnet_hdr *h);
+
+/*
+ * Every ol_flags bit vnet_hdr_from_mbuf() reads (it masks the rest off
+ * first). A packet with none of them gets the plain header (all zero,
+ * num_buffers 1) and no work: the receive path checks this inline and
+ * skips the call for most frames.
+ */
+#define VNET_HDR_RX_OL_FLAGS \
+	(RTE_MBUF_F_RX_L4_CKSUM_MASK | RTE_MBUF_F_TX_L4_MASK | \
+	 RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_RX_LRO | \
+	 RTE_MBUF_F_TX_IP_CKSUM)
 
 /*
  * Do the data work vnet_hdr_from_mbuf() asked for: VNET_RX_IP_CSUM,

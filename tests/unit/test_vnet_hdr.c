@@ -934,6 +934,34 @@ static void test_rx_plain(void **state)
 	assert_hdr(&h, 0, 0, 0, 0, 0, 0);
 }
 
+/* The receive path writes the plain header itself, without calling
+ * vnet_hdr_from_mbuf(), for an mbuf with none of VNET_HDR_RX_OL_FLAGS:
+ * every other flag (VLAN stripped, RSS hash, IP checksum state, ...) must
+ * leave the header plain, for every offload feature set. */
+static void test_rx_flags_outside_mask(void **state)
+{
+	struct spec s = { .ipv = 4, .proto = IPPROTO_TCP, .payload = 1400 };
+	struct built b = build(pkt, &s);
+	const uint64_t feats[] = { 0, RX_FEATS, F(VIRTIO_NET_F_GUEST_CSUM) };
+	struct rte_mbuf m;
+	struct vnet_hdr h;
+
+	(void)state;
+	for (unsigned f = 0; f < sizeof(feats) / sizeof(feats[0]); f++) {
+		mb_init(&m, pkt, b.len);
+		m.ol_flags = ~(uint64_t)VNET_HDR_RX_OL_FLAGS;
+		m.tso_segsz = 536;
+		memset(&h, 0xee, sizeof(h));
+		assert_int_equal(vnet_hdr_from_mbuf(&m, feats[f], &h), 0);
+		assert_hdr(&h, 0, 0, 0, 0, 0, 0);
+	}
+	/* And one flag inside it does change the outcome. */
+	mb_init(&m, pkt, b.len);
+	m.ol_flags = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	assert_int_equal(vnet_hdr_from_mbuf(&m, F(VIRTIO_NET_F_GUEST_CSUM), &h), 0);
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+}
+
 static void test_rx_csum_good(void **state)
 {
 	struct spec s = { .vlans = 1, .ipv = 6, .proto = IPPROTO_UDP, .payload = 100 };
@@ -1420,6 +1448,7 @@ int main(void)
 		cmocka_unit_test(test_tx_refuse_gso_bad_headers),
 		cmocka_unit_test(test_tx_random),
 		cmocka_unit_test(test_rx_plain),
+		cmocka_unit_test(test_rx_flags_outside_mask),
 		cmocka_unit_test(test_rx_csum_good),
 		cmocka_unit_test(test_rx_partial_guest_csum),
 		cmocka_unit_test(test_rx_partial_no_guest_csum),
