@@ -615,12 +615,7 @@ static int rx_one(struct rx_burst *b, const struct vnet_dp_conf *c,
 	unsigned todo, first = b->next, k = 0;
 	uint32_t total, have = 0;
 
-	if (likely(!(m->ol_flags & VNET_HDR_RX_OL_FLAGS))) {
-		hh.hdr = (struct vnet_hdr){ .num_buffers = cpu_to_vle16(1) };
-		todo = 0;
-	} else {
-		todo = vnet_hdr_from_mbuf(m, c->rx_features, &hh.hdr);
-	}
+	todo = vnet_hdr_from_mbuf(m, c->rx_features, &hh.hdr);
 	if (todo & VNET_RX_DROP)
 		return 1 + VNET_DROP_MALFORMED;
 	/* Segmenting is the caller's (DPDK's GSO library in virtnetd): it

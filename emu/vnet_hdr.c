@@ -386,8 +386,8 @@ static int tx_csum_sw(struct rte_mbuf *m, uint16_t start, uint16_t offset)
 	return pkt_write16(m, (uint32_t)start + offset, c ? c : 0xffff);
 }
 
-int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
-		     struct rte_mbuf *m)
+int vnet_hdr_to_mbuf_offload(const struct vnet_hdr *h, uint64_t features,
+			     struct rte_mbuf *m)
 {
 	const uint8_t gso = h->gso_type;
 	const uint8_t base = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
@@ -508,8 +508,8 @@ static void rx_needs_csum(struct vnet_hdr *h, const struct pkt *pk)
 	h->csum_offset = cpu_to_vle16(l4_csum_off(pk));
 }
 
-unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
-				struct vnet_hdr *h)
+unsigned int vnet_hdr_from_mbuf_offload(const struct rte_mbuf *m,
+					uint64_t features, struct vnet_hdr *h)
 {
 	const uint64_t ol = m->ol_flags & VNET_HDR_RX_OL_FLAGS;
 	const uint64_t rx_l4 = ol & RTE_MBUF_F_RX_L4_CKSUM_MASK;

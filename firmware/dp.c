@@ -127,6 +127,14 @@ static unsigned tx_prepare(struct lcore *lc, struct dp_dev *d, uint16_t q,
 
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
+
+		/* Most packets ask nothing of the port. */
+		if (likely(!(m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK |
+					    RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) &&
+			   k < cap)) {
+			out[k++] = m;
+			continue;
+		}
 		uint64_t seg = m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);
 		bool can = seg == RTE_MBUF_F_TX_TCP_SEG
 				   ? d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO

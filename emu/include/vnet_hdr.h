@@ -157,8 +157,21 @@ size_t vnet_hdr_len(uint64_t features);
  * and the DATA_VALID and RSC_INFO bits (meaningless on TX), hdr_len, and
  * num_buffers.
  */
-int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
-		     struct rte_mbuf *m);
+int vnet_hdr_to_mbuf_offload(const struct vnet_hdr *h, uint64_t features,
+			     struct rte_mbuf *m);
+
+/* Most headers ask for nothing: that case, inline, without the call. */
+static inline int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
+				   struct rte_mbuf *m)
+{
+	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    h->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+		m->tx_offload = 0;
+		return 0;
+	}
+	return vnet_hdr_to_mbuf_offload(h, features, m);
+}
 
 /* RX: what the RX path must do before delivering the packet. */
 #define VNET_RX_SEGMENT (1u << 0) /* a large (LRO/TSO) packet the driver
@@ -204,19 +217,29 @@ int vnet_hdr_to_mbuf(const struct vnet_hdr *h, uint64_t features,
  *  - num_buffers = 1 (the RX path sets it for mergeable buffers),
  *    RSC_INFO never (RSC_EXT is not offered).
  */
-unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m, uint64_t features,
-				struct vnet_hdr *h);
+unsigned int vnet_hdr_from_mbuf_offload(const struct rte_mbuf *m,
+					uint64_t features, struct vnet_hdr *h);
 
 /*
- * Every ol_flags bit vnet_hdr_from_mbuf() reads (it masks the rest off
- * first). A packet with none of them gets the plain header (all zero,
- * num_buffers 1) and no work: the receive path checks this inline and
- * skips the call for most frames.
+ * Every ol_flags bit vnet_hdr_from_mbuf() reads (the out-of-line part
+ * masks the rest off first). A packet with none of them gets the plain
+ * header (all zero, num_buffers 1) and no work, inline: most frames.
  */
 #define VNET_HDR_RX_OL_FLAGS \
 	(RTE_MBUF_F_RX_L4_CKSUM_MASK | RTE_MBUF_F_TX_L4_MASK | \
 	 RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG | RTE_MBUF_F_RX_LRO | \
 	 RTE_MBUF_F_TX_IP_CKSUM)
+
+static inline unsigned int vnet_hdr_from_mbuf(const struct rte_mbuf *m,
+					      uint64_t features,
+					      struct vnet_hdr *h)
+{
+	if (!(m->ol_flags & VNET_HDR_RX_OL_FLAGS)) {
+		*h = (struct vnet_hdr){ .num_buffers = cpu_to_vle16(1) };
+		return 0;
+	}
+	return vnet_hdr_from_mbuf_offload(m, features, h);
+}
 
 /*
  * Do the data work vnet_hdr_from_mbuf() asked for: VNET_RX_IP_CSUM,

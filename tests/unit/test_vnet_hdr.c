@@ -347,6 +347,22 @@ static void test_tx_no_offload(void **state)
 	/* Without any offload feature too. */
 	assert_int_equal(vnet_hdr_to_mbuf(&h, 0, &m), 0);
 	assert_tx_cleared(&m);
+	/* The out-of-line part (vnet_hdr_to_mbuf() handles this case inline)
+	 * agrees, and DATA_VALID, meaningless on transmit, changes nothing. */
+	for (int valid = 0; valid < 2; valid++) {
+		h.flags = valid ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
+		m.ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_RX_VLAN;
+		m.l2_len = 14;
+		m.tso_segsz = 100;
+		assert_int_equal(vnet_hdr_to_mbuf_offload(&h, TX_FEATS, &m), 0);
+		assert_tx_cleared(&m);
+		assert_int_equal(m.ol_flags, RTE_MBUF_F_RX_VLAN);
+		m.ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+		m.l3_len = 20;
+		assert_int_equal(vnet_hdr_to_mbuf(&h, TX_FEATS, &m), 0);
+		assert_tx_cleared(&m);
+		assert_int_equal(m.ol_flags, RTE_MBUF_F_RX_VLAN);
+	}
 }
 
 struct tx_case {
@@ -934,10 +950,10 @@ static void test_rx_plain(void **state)
 	assert_hdr(&h, 0, 0, 0, 0, 0, 0);
 }
 
-/* The receive path writes the plain header itself, without calling
- * vnet_hdr_from_mbuf(), for an mbuf with none of VNET_HDR_RX_OL_FLAGS:
- * every other flag (VLAN stripped, RSS hash, IP checksum state, ...) must
- * leave the header plain, for every offload feature set. */
+/* vnet_hdr_from_mbuf() writes the plain header inline, without the
+ * out-of-line part, for an mbuf with none of VNET_HDR_RX_OL_FLAGS: that
+ * part must agree, every other flag (VLAN stripped, RSS hash, IP checksum
+ * state, ...) leaving the header plain, for every offload feature set. */
 static void test_rx_flags_outside_mask(void **state)
 {
 	struct spec s = { .ipv = 4, .proto = IPPROTO_TCP, .payload = 1400 };
@@ -951,6 +967,9 @@ static void test_rx_flags_outside_mask(void **state)
 		mb_init(&m, pkt, b.len);
 		m.ol_flags = ~(uint64_t)VNET_HDR_RX_OL_FLAGS;
 		m.tso_segsz = 536;
+		memset(&h, 0xee, sizeof(h));
+		assert_int_equal(vnet_hdr_from_mbuf_offload(&m, feats[f], &h), 0);
+		assert_hdr(&h, 0, 0, 0, 0, 0, 0);
 		memset(&h, 0xee, sizeof(h));
 		assert_int_equal(vnet_hdr_from_mbuf(&m, feats[f], &h), 0);
 		assert_hdr(&h, 0, 0, 0, 0, 0, 0);
