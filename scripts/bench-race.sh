@@ -186,7 +186,7 @@ fe_sink() {
 	awk '/statistics/ { cur = /NIC statistics for port 0/ }
 		cur && /RX-packets:/ { p = $2; b = $6 }
 		cur && /RX-errors:/ { e = $2 }
-		END { print p + 0, b + 0, e + 0 }' "$1" | {
+		END { print (p == "" ? 0 : p), (b == "" ? 0 : b), (e == "" ? 0 : e) }' "$1" | {
 		read -r p b e
 		if [ "$e" -ne 0 ]; then echo "rx-errors($e)"; else frames_ok "$p" "$b"; fi
 	}
