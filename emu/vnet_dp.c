@@ -454,6 +454,18 @@ void vnet_dp_rx_classify(const struct vnet_dp_conf *c,
 			 struct rte_mbuf *const *pkts, unsigned n,
 			 struct vnet_rx_meta *meta)
 {
+	/* No filter, no hash, no steering: classify_one's answer is the
+	 * same for every whole Ethernet frame, so decide it once. */
+	if (c->link_up && !c->rss && !c->steer_auto &&
+	    !c->filter.mac_filter && !c->filter.vlan_filter) {
+		uint8_t d = vnet_dp_rxq_ok(c, 0) ? 0 : 1 + VNET_DROP_QUEUE_OFF;
+
+		for (unsigned i = 0; i < n; i++)
+			meta[i] = (struct vnet_rx_meta){
+				.drop = pkts[i]->data_len < 14 ? 1 + VNET_DROP_FILTER : d,
+			};
+		return;
+	}
 	for (unsigned i = 0; i < n; i++)
 		classify_one(c, steer, pkts[i], &meta[i]);
 }

@@ -2821,6 +2821,25 @@ static void test_conf_by_hand(void **state)
 	vnet_dp_rx_classify(c, NULL, pk, 2, meta);
 	assert_int_equal(meta[0].drop, 1 + VNET_DROP_QUEUE_OFF);
 	c->rxq_ok[0] = 1;
+	/* No filter, no hash, no steering (decided once per burst): still a
+	 * frame too short for an Ethernet header is dropped, and a link
+	 * going down drops all. */
+	{
+		static const uint8_t runt[13] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+		struct rte_mbuf *r[2] = { mb_from(&e->pool, runt, sizeof(runt)), pk[0] };
+		struct vnet_rx_meta rm[2];
+
+		vnet_dp_rx_classify(c, NULL, r, 2, rm);
+		assert_int_equal(rm[0].drop, 1 + VNET_DROP_FILTER);
+		assert_int_equal(rm[1].drop, 0);
+		assert_int_equal(rm[1].queue, 0);
+		c->link_up = false;
+		vnet_dp_rx_classify(c, NULL, r, 2, rm);
+		assert_int_equal(rm[0].drop, 1 + VNET_DROP_LINK_DOWN);
+		assert_int_equal(rm[1].drop, 1 + VNET_DROP_LINK_DOWN);
+		c->link_up = true;
+		mb_free(&e->pool, r[0]);
+	}
 	vnet_dp_rx_classify(c, NULL, pk, 2, meta);
 	assert_int_equal(meta[0].drop, 0);
 	assert_int_equal(meta[1].drop, 0);
