@@ -148,11 +148,17 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features s
 	while [ $i -lt 100 ] && [ ! -S "$tmp/vh.sock" ]; do sleep 0.1; i=$((i + 1)); done
 	frontend "$tmp/vh.sock" "$1" "$2" "$3" "$tmp/fe.log" &
 	fpid=$!
-	# The counters once the front end is up (a query early in the run,
-	# as for virtnetd's features).
-	sleep 1
-	m0=$(tel /ethdev/stats,1 "rh$ID")
-	t0=$(tel /ethdev/stats,0 "rh$ID")
+	# The counters once frames reach the front end (early in the run,
+	# as virtnetd's features query): frames dropped while it connected
+	# are not spill.
+	i=0
+	while [ $i -lt 10 ]; do
+		sleep 0.2
+		m0=$(tel /ethdev/stats,1 "rh$ID")
+		t0=$(tel /ethdev/stats,0 "rh$ID")
+		[ "$1" = txonly ] || [ "$(num "$t0" opackets)" -gt 0 ] 2>/dev/null && break
+		i=$((i + 1))
+	done
 	wait "$fpid"
 	m1=$(tel /ethdev/stats,1 "rh$ID")
 	t1=$(tel /ethdev/stats,0 "rh$ID")
