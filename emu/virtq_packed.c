@@ -346,11 +346,33 @@ unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		if (!pdesc_avail(flags, vq_ctr_wrap(ctr, size)))
 			break;
 		struct vq_chain *c = &chains[got];
-		uint16_t id, nd;
-		enum walk_result_p r = vq_walk_packed(vq, ctr, flags, c, segs + used,
-						      nsegs - used, &id, &nd, rec);
-		if (r != PW_OK)
+		uint16_t id, nd = 1;
+		/* Fast path: one direct descriptor inside one region, nothing
+		 * to record (what vq_walk_packed would find, without it). */
+		if (likely(!(flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT)) &&
+			   rec == NULL && used < nsegs)) {
+			uint64_t addr = vle64_to_cpu(READ_ONCE(dp->addr));
+			uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
+			bool w = flags & VQ_DESC_F_WRITE;
+			void *va = dma_ptr_hint(vq->tbl, &vq->hint, addr, len,
+						w ? DMA_PROT_WRITE : DMA_PROT_READ);
+			if (likely(va != NULL)) {
+				id = vle16_to_cpu(READ_ONCE(dp->id));
+				segs[used] = (struct vq_seg){
+					.iova = addr, .va = va, .len = len, .write = w,
+				};
+				*c = (struct vq_chain){
+					.nseg = 1, .nread = !w,
+					.rlen = w ? 0 : len, .wlen = w ? len : 0,
+					.gen = vq->tbl->gen, .seg = &segs[used],
+				};
+				goto walked;
+			}
+		}
+		if (vq_walk_packed(vq, ctr, flags, c, segs + used, nsegs - used,
+				   &id, &nd, rec) != PW_OK)
 			break;
+walked:
 		if (unlikely(vq->pk_slots + nd > size)) {
 			/* More descriptors available than the ring holds: the
 			 * driver re-offered slots of chains still in flight. */
