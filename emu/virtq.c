@@ -403,29 +403,16 @@ unsigned vq_pop_burst(struct vq *vq, struct vq_chain *chains, unsigned n,
 		struct vq_chain *c = &chains[got];
 		const struct vq_desc *dp = &desc[head];
 		uint16_t flags = vle16_to_cpu(READ_ONCE(dp->flags));
-		void *va;
 		/* Fast path: one direct descriptor inside one region. */
-		if (likely((flags & ~VQ_DESC_F_WRITE) == 0 && used < nsegs)) {
-			uint64_t addr = vle64_to_cpu(READ_ONCE(dp->addr));
-			uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
-			bool w = flags & VQ_DESC_F_WRITE;
-			va = dma_ptr_hint(t, &vq->hint, addr, len,
-					  w ? DMA_PROT_WRITE : DMA_PROT_READ);
-			if (likely(va != NULL)) {
-				segs[used] = (struct vq_seg){
-					.iova = addr, .va = va, .len = len, .write = w,
-				};
-				*c = (struct vq_chain){
-					.head = head, .nseg = 1, .nread = !w,
-					.rlen = w ? 0 : len, .wlen = w ? len : 0,
-					.gen = t->gen, .seg = &segs[used],
-				};
-				goto popped;
-			}
-		}
-		if (vq_walk(vq, head, c, segs + used, nsegs - used) != WALK_OK)
+		if (likely((flags & ~VQ_DESC_F_WRITE) == 0 && used < nsegs) &&
+		    likely(pop_direct(vq, t, c, &segs[used],
+				      vle64_to_cpu(READ_ONCE(dp->addr)),
+				      vle32_to_cpu(READ_ONCE(dp->len)),
+				      flags & VQ_DESC_F_WRITE))) {
+			c->head = head;
+		} else if (vq_walk(vq, head, c, segs + used, nsegs - used) != WALK_OK) {
 			break;
-popped:
+		}
 		infl[head] = (struct vq_inflight){
 			.avail_idx = last, .busy = 1, .wlen = c->wlen,
 		};

@@ -350,24 +350,13 @@ unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		/* Fast path: one direct descriptor inside one region, nothing
 		 * to record (what vq_walk_packed would find, without it). */
 		if (likely(!(flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT)) &&
-			   rec == NULL && used < nsegs)) {
-			uint64_t addr = vle64_to_cpu(READ_ONCE(dp->addr));
-			uint32_t len = vle32_to_cpu(READ_ONCE(dp->len));
-			bool w = flags & VQ_DESC_F_WRITE;
-			void *va = dma_ptr_hint(vq->tbl, &vq->hint, addr, len,
-						w ? DMA_PROT_WRITE : DMA_PROT_READ);
-			if (likely(va != NULL)) {
-				id = vle16_to_cpu(READ_ONCE(dp->id));
-				segs[used] = (struct vq_seg){
-					.iova = addr, .va = va, .len = len, .write = w,
-				};
-				*c = (struct vq_chain){
-					.nseg = 1, .nread = !w,
-					.rlen = w ? 0 : len, .wlen = w ? len : 0,
-					.gen = vq->tbl->gen, .seg = &segs[used],
-				};
-				goto walked;
-			}
+			   rec == NULL && used < nsegs) &&
+		    likely(pop_direct(vq, vq->tbl, c, &segs[used],
+				      vle64_to_cpu(READ_ONCE(dp->addr)),
+				      vle32_to_cpu(READ_ONCE(dp->len)),
+				      flags & VQ_DESC_F_WRITE))) {
+			id = vle16_to_cpu(READ_ONCE(dp->id));
+			goto walked;
 		}
 		if (vq_walk_packed(vq, ctr, flags, c, segs + used, nsegs - used,
 				   &id, &nd, rec) != PW_OK)

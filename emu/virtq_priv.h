@@ -86,6 +86,28 @@ static inline enum vq_error walk_indirect(struct vq *vq, struct walk *w,
 	return VQ_OK;
 }
 
+/* The walk's result for a chain of one direct descriptor, without the
+ * walk, when its buffer lies in one region of t (vq->tbl); false
+ * otherwise (an empty or straddling buffer): the caller walks it.
+ * c->head is the caller's. */
+static inline bool pop_direct(struct vq *vq, const struct dma_table *t,
+			      struct vq_chain *c, struct vq_seg *seg,
+			      uint64_t addr, uint32_t len, bool write)
+{
+	void *va = dma_ptr_hint(t, &vq->hint, addr, len,
+				write ? DMA_PROT_WRITE : DMA_PROT_READ);
+
+	if (va == NULL)
+		return false;
+	*seg = (struct vq_seg){ .iova = addr, .va = va, .len = len, .write = write };
+	*c = (struct vq_chain){
+		.nseg = 1, .nread = !write,
+		.rlen = write ? 0 : len, .wlen = write ? len : 0,
+		.gen = t->gen, .seg = seg,
+	};
+	return true;
+}
+
 static inline void walk_finish(const struct walk *w, struct vq_chain *c,
 			       uint16_t head)
 {
