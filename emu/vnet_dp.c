@@ -403,10 +403,7 @@ static void classify_one(const struct vnet_dp_conf *c,
 		mt->drop = 1 + VNET_DROP_LINK_DOWN;
 		return;
 	}
-	/* Without CTRL_RX and CTRL_VLAN every frame passes (a whole
-	 * Ethernet header is all the filter would ask): no call per frame. */
-	if ((c->filter.mac_filter || c->filter.vlan_filter || len < 14) &&
-	    !vnet_rx_filter_accept(&c->filter, fr, len)) {
+	if (!vnet_rx_filter_accept(&c->filter, fr, len)) {
 		mt->drop = 1 + VNET_DROP_FILTER;
 		return;
 	}

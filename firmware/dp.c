@@ -127,14 +127,6 @@ static unsigned tx_prepare(struct lcore *lc, struct dp_dev *d, uint16_t q,
 
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
-
-		/* Most packets ask nothing of the port. */
-		if (likely(!(m->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK |
-					    RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) &&
-			   k < cap)) {
-			out[k++] = m;
-			continue;
-		}
 		uint64_t seg = m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);
 		bool can = seg == RTE_MBUF_F_TX_TCP_SEG
 				   ? d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO
@@ -188,8 +180,8 @@ plain:
  * queues; returns the packets taken from the port. */
 static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t rq)
 {
-	struct rte_mbuf *pkts[BURST], *sel[BURST];
-	struct vnet_rx_meta meta[BURST], sm[BURST];
+	struct rte_mbuf *pkts[BURST], *sel[BURST], **run = sel;
+	struct vnet_rx_meta meta[BURST], sm[BURST], *rm = sm;
 	uint16_t n = rte_eth_rx_burst(d->rep_port, rq, pkts, BURST);
 	uint16_t pairs = d->nq / 2;
 	unsigned start[DP_MAX_QUEUES / 2 + 1], at[DP_MAX_QUEUES / 2];
@@ -198,32 +190,33 @@ static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t 
 		return 0;
 	d->rep_rx += n;
 	vnet_dp_rx_classify(c, d->steer, pkts, n, meta);
-	if (pairs == 1) {	/* every packet is queue 0's (or marked dropped) */
-		if (d->run[0])
-			vnet_dp_rx_burst(&d->q[0], c, pkts, meta, n);
-		else
-			d->q[0].stats->drops[VNET_DROP_QUEUE_OFF] += n;
-		rte_pktmbuf_free_bulk(pkts, n);
-		return n;
-	}
-	/* Only the pairs in use: this runs on every poll. */
-	memset(start, 0, (pairs + 1u) * sizeof(start[0]));
-	/* Group by receive queue in two passes over the burst (not one per
-	 * queue): count, then place each packet in its queue's run, in
-	 * order. A queue index beyond the device (a conf bug) is left out. */
-	for (unsigned i = 0; i < n; i++)
-		if (meta[i].queue < pairs)
-			start[meta[i].queue + 1]++;
-	for (uint16_t p = 0; p < pairs; p++)
-		start[p + 1] += start[p];
-	memcpy(at, start, pairs * sizeof(at[0]));
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t p = meta[i].queue;
+	if (pairs == 1) {
+		/* Every packet is queue 0's (or marked dropped): as it is. */
+		run = pkts;
+		rm = meta;
+		start[0] = 0;
+		start[1] = n;
+	} else {
+		/* Group by receive queue in two passes over the burst (not
+		 * one per queue): count, then place each packet in its
+		 * queue's run, in order. A queue index beyond the device (a
+		 * conf bug) is left out. Only the pairs in use are counted:
+		 * this runs on every poll. */
+		memset(start, 0, (pairs + 1u) * sizeof(start[0]));
+		for (unsigned i = 0; i < n; i++)
+			if (meta[i].queue < pairs)
+				start[meta[i].queue + 1]++;
+		for (uint16_t p = 0; p < pairs; p++)
+			start[p + 1] += start[p];
+		memcpy(at, start, pairs * sizeof(at[0]));
+		for (unsigned i = 0; i < n; i++) {
+			uint16_t p = meta[i].queue;
 
-		if (p >= pairs)
-			continue;
-		sel[at[p]] = pkts[i];
-		sm[at[p]++] = meta[i];
+			if (p >= pairs)
+				continue;
+			sel[at[p]] = pkts[i];
+			sm[at[p]++] = meta[i];
+		}
 	}
 	for (uint16_t p = 0; p < pairs; p++) {
 		unsigned k = start[p + 1] - start[p];
@@ -232,7 +225,7 @@ static unsigned rep_rx(struct dp_dev *d, const struct vnet_dp_conf *c, uint16_t 
 		if (!k)
 			continue;
 		if (d->run[q])
-			vnet_dp_rx_burst(&d->q[q], c, sel + start[p], sm + start[p], k);
+			vnet_dp_rx_burst(&d->q[q], c, run + start[p], rm + start[p], k);
 		else
 			d->q[q].stats->drops[VNET_DROP_QUEUE_OFF] += k;
 	}
