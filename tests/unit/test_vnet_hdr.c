@@ -328,38 +328,31 @@ static void test_set_hash(void **state)
 
 /* ---- TX: legal headers ---------------------------------------------------- */
 
+/* A header asking nothing: stale offload metadata from a previous use is
+ * cleared, with or without offload features, DATA_VALID (meaningless on
+ * transmit) changes nothing, and the out-of-line part agrees with the
+ * inline case of vnet_hdr_to_mbuf(). */
 static void test_tx_no_offload(void **state)
 {
+	int (*const fn[])(const struct vnet_hdr *, uint64_t, struct rte_mbuf *) = {
+		vnet_hdr_to_mbuf, vnet_hdr_to_mbuf_offload,
+	};
+	const uint64_t feats[] = { TX_FEATS, 0 };
 	struct rte_mbuf m;
 	struct vnet_hdr h = tx_hdr(0, 0, 0, 0, 0);
 	struct spec s = { .ipv = 4, .proto = IPPROTO_TCP, .payload = 100 };
 	struct built b = build(pkt, &s);
 
 	(void)state;
-	mb_init(&m, pkt, b.len);
-	/* Stale offload metadata from a previous use is cleared. */
-	m.ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_RX_VLAN;
-	m.l2_len = 14;
-	m.tso_segsz = 100;
-	assert_int_equal(vnet_hdr_to_mbuf(&h, TX_FEATS, &m), 0);
-	assert_tx_cleared(&m);
-	assert_int_equal(m.ol_flags, RTE_MBUF_F_RX_VLAN);
-	/* Without any offload feature too. */
-	assert_int_equal(vnet_hdr_to_mbuf(&h, 0, &m), 0);
-	assert_tx_cleared(&m);
-	/* The out-of-line part (vnet_hdr_to_mbuf() handles this case inline)
-	 * agrees, and DATA_VALID, meaningless on transmit, changes nothing. */
-	for (int valid = 0; valid < 2; valid++) {
-		h.flags = valid ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
-		m.ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_RX_VLAN;
+	for (unsigned k = 0; k < 2 * 2 * 2; k++) {
+		mb_init(&m, pkt, b.len);
+		h.flags = (k & 4) ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
+		m.ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_CKSUM |
+			     RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_RX_VLAN;
 		m.l2_len = 14;
-		m.tso_segsz = 100;
-		assert_int_equal(vnet_hdr_to_mbuf_offload(&h, TX_FEATS, &m), 0);
-		assert_tx_cleared(&m);
-		assert_int_equal(m.ol_flags, RTE_MBUF_F_RX_VLAN);
-		m.ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
 		m.l3_len = 20;
-		assert_int_equal(vnet_hdr_to_mbuf(&h, TX_FEATS, &m), 0);
+		m.tso_segsz = 100;
+		assert_int_equal(fn[k & 1](&h, feats[(k >> 1) & 1], &m), 0);
 		assert_tx_cleared(&m);
 		assert_int_equal(m.ol_flags, RTE_MBUF_F_RX_VLAN);
 	}
