@@ -19,6 +19,7 @@
 #include "dp.h"
 #include "hal_eswitch.h"
 #include "hal_log.h"
+#include "hal_sock.h"
 #include "hal_vhost_user.h"
 #include "vnet_dp.h"
 #include "vu.h"
@@ -543,7 +544,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 static void connect_now(struct vu_fn *f)
 {
-	int fd = hal_vhu_connect(f->sock);
+	int fd = hal_sock_connect(f->sock);
 
 	if (fd < 0) {
 		if (f->retry_delay <= VU_RETRY_MIN)
@@ -679,7 +680,7 @@ struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
 	if (f->client) {
 		connect_now(f);
 	} else {
-		f->lfd = hal_vhu_listen(f->sock);
+		f->lfd = hal_sock_listen(f->sock);
 		if (f->lfd < 0) {
 			snprintf(err, errlen, "%s: cannot listen on %s: %s", cd->name, f->sock,
 				 strerror(-f->lfd));

@@ -25,6 +25,7 @@
 
 #include "dma.h"
 #include "hal_log.h"
+#include "hal_sock.h"
 #include "hal_vhost_user.h"
 #include "virtio_dev.h"
 #include "virtio_net.h"
@@ -201,14 +202,6 @@ struct handler {
 		return (rc); \
 	} while (0)
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 static int take_fd(struct msg *m, unsigned i)
 {
 	int fd = m->fds[i];
@@ -238,66 +231,19 @@ static void fd_map_release(struct fd_map *f)
 		munmap(f->map, f->len);
 	f->map = NULL;
 	f->len = 0;
-	close_fd(&f->fd);
+	hal_close_fd(&f->fd);
 }
 
-/*
- * Map [0, len) of a front-end fd read/write, shared. Seals are read first
- * (they can only be added, never removed), then the size: once
- * F_SEAL_SHRINK is seen, the size checked cannot shrink under the mapping.
- * A file without seal support (F_GET_SEALS: EINVAL) is accepted; one that
- * supports seals must carry F_SEAL_SHRINK when require_sealed, or accept
- * it from us.
- */
+/* Map [0, len) of a front-end fd read/write, shared (hal_map_fd's
+ * checks: sealed against shrinking, regular, long enough). */
 static int map_fd(struct hal_vhu_dev *d, const char *what, int fd,
 		  uint64_t len, void **map)
 {
-	struct stat st;
-	int seals;
-	void *p;
+	size_t base_len;
+	void *base;
 
-	if (len == 0 || len > (uint64_t)INT64_MAX) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: bad mapping size %" PRIu64,
-			   d->name, what, len);
-		return EINVAL;
-	}
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 && errno != EINVAL) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: F_GET_SEALS: %s",
-			   d->name, what, strerror(errno));
-		return EINVAL;
-	}
-	/* Not sealed but sealable (a memfd made with MFD_ALLOW_SEALING and
-	 * no F_SEAL_SEAL yet): seal it against shrinking ourselves. The
-	 * front end loses nothing it needs: it is sharing the whole file. */
-	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && !(seals & F_SEAL_SEAL) &&
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)
-		seals |= F_SEAL_SHRINK;
-	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && d->p.require_sealed) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP,
-			   "%s: %s refused: fd not sealed against shrinking (F_SEAL_SHRINK) and not sealable",
-			   d->name, what);
-		return EPERM;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: fd is not a regular file",
-			   d->name, what);
-		return EINVAL;
-	}
-	if ((uint64_t)st.st_size < len) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP,
-			   "%s: %s refused: file has %lld bytes, mapping needs %" PRIu64,
-			   d->name, what, (long long)st.st_size, len);
-		return EINVAL;
-	}
-	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: mmap: %s",
-			   d->name, what, strerror(errno));
-		return ENOMEM;
-	}
-	*map = p;
-	return 0;
+	return hal_map_fd(d->name, what, fd, 0, len, true, d->p.require_sealed,
+			  &base, &base_len, map);
 }
 
 /* ---- memory table ------------------------------------------------------- */
@@ -376,7 +322,7 @@ static void region_release(struct mem_region *m)
 	if (m->map)
 		munmap(m->map, m->map_len);
 	m->map = NULL;
-	close_fd(&m->fd);
+	hal_close_fd(&m->fd);
 }
 
 /* Put a mapped region into the table and the dma_space (taken either way). */
@@ -690,7 +636,7 @@ static void set_call_fd(struct hal_vhu_dev *d, uint16_t i, int fd)
 		return;
 	if (d->ops.ring_call)
 		d->ops.ring_call(d->ctx, i, fd);
-	close_fd(&r->call_fd);
+	hal_close_fd(&r->call_fd);
 	r->call_fd = fd;
 }
 
@@ -703,8 +649,8 @@ static void ring_reset(struct hal_vhu_dev *d, uint16_t i)
 	if (r->vq_valid)
 		vq_teardown(&r->vq);
 	set_call_fd(d, i, -1);
-	close_fd(&r->kick_fd);
-	close_fd(&r->err_fd);
+	hal_close_fd(&r->kick_fd);
+	hal_close_fd(&r->err_fd);
 	r->desc_ua = r->avail_ua = r->used_ua = r->log_gpa = 0;
 	r->desc_gpa = r->avail_gpa = r->used_gpa = 0;
 	r->base = r->addr_flags = 0;
@@ -887,7 +833,7 @@ static int h_add_mem_reg(struct hal_vhu_dev *d, struct msg *m)
 	for (unsigned i = 0; i < d->nmem; i++)
 		if (region_same(&r, m->fds[0], &d->mem[i]) && d->mem[i].refs < UINT_MAX) {
 			d->mem[i].refs++;
-			close_fd(&m->fds[0]);
+			hal_close_fd(&m->fds[0]);
 			return 0;
 		}
 	if (d->nmem == HAL_VHU_MAX_MEM_SLOTS)
@@ -955,7 +901,7 @@ static int h_set_log_base(struct hal_vhu_dev *d, struct msg *m)
 	}
 	nl.fd = take_fd(m, 0);
 	if ((rc = map_fd(d, "dirty log", nl.fd, l.offset + l.size, &nl.map))) {
-		close_fd(&nl.fd);
+		hal_close_fd(&nl.fd);
 		return rc;
 	}
 	nl.len = (size_t)(l.offset + l.size);
@@ -988,7 +934,7 @@ static int h_set_log_base(struct hal_vhu_dev *d, struct msg *m)
  */
 static int h_set_log_fd(struct hal_vhu_dev *d, struct msg *m)
 {
-	close_fd(&d->log_event_fd);
+	hal_close_fd(&d->log_event_fd);
 	d->log_event_fd = take_fd(m, 0);
 	return 0;
 }
@@ -1090,7 +1036,7 @@ static int h_get_vring_base(struct hal_vhu_dev *d, struct msg *m)
 		r->vq_valid = false;
 	}
 	/* The kick fd belongs to the stopped ring: a restart sends a new one. */
-	close_fd(&r->kick_fd);
+	hal_close_fd(&r->kick_fd);
 	s.num = r->base;
 	memcpy(m->reply, &s, sizeof(s));
 	m->reply_size = sizeof(s);
@@ -1127,7 +1073,7 @@ static int h_set_vring_kick(struct hal_vhu_dev *d, struct msg *m)
 		return rc;
 	struct ring *r = &d->rings[i];
 	ring_halt(d, i); /* the owner lets go of the old fd */
-	close_fd(&r->kick_fd);
+	hal_close_fd(&r->kick_fd);
 	r->kick_fd = fd;
 	/* Started from here: the fd goes to the owner, who processes the
 	 * ring once it is kicked (or polls). */
@@ -1153,7 +1099,7 @@ static int h_set_vring_err(struct hal_vhu_dev *d, struct msg *m)
 
 	if ((rc = vring_fd(d, m, &i, &fd)))
 		return rc;
-	close_fd(&d->rings[i].err_fd);
+	hal_close_fd(&d->rings[i].err_fd);
 	d->rings[i].err_fd = fd;
 	return 0;
 }
@@ -1332,12 +1278,12 @@ static int h_get_inflight_fd(struct hal_vhu_dev *d, struct msg *m)
 		REFUSE(d, m, ENOMEM, "memfd_create: %s", strerror(errno));
 	if (ftruncate(f.fd, (off_t)size) < 0 ||
 	    fcntl(f.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		close_fd(&f.fd);
+		hal_close_fd(&f.fd);
 		REFUSE(d, m, ENOMEM, "in-flight region of %" PRIu64 " bytes", size);
 	}
 	f.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
 	if (f.map == MAP_FAILED) {
-		close_fd(&f.fd);
+		hal_close_fd(&f.fd);
 		REFUSE(d, m, ENOMEM, "mmap of the in-flight region");
 	}
 	f.len = size;
@@ -1367,7 +1313,7 @@ static int h_set_inflight_fd(struct hal_vhu_dev *d, struct msg *m)
 	f.fd = take_fd(m, 0);
 	if ((rc = map_fd(d, "in-flight region", f.fd, in.mmap_offset + in.mmap_size,
 			 &f.map))) {
-		close_fd(&f.fd);
+		hal_close_fd(&f.fd);
 		return rc;
 	}
 	f.len = (size_t)(in.mmap_offset + in.mmap_size);
@@ -1549,7 +1495,7 @@ int hal_vhu_handle(struct hal_vhu_dev *d, const void *msg, size_t len,
 	}
 out_fds:
 	for (unsigned i = 0; i < nfds; i++)
-		close_fd(&fds[i]);
+		hal_close_fd(&fds[i]);
 	return rc;
 }
 
@@ -1558,57 +1504,9 @@ out_fds:
 static void rx_drop(struct hal_vhu_dev *d)
 {
 	for (unsigned i = 0; i < d->rx_nfds; i++)
-		close_fd(&d->rx_fds[i]);
+		hal_close_fd(&d->rx_fds[i]);
 	d->rx_nfds = 0;
 	d->rx_len = 0;
-}
-
-static void rx_take_fds(struct hal_vhu_dev *d, struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (d->rx_nfds < HAL_VHU_MAX_FDS)
-				d->rx_fds[d->rx_nfds++] = fd;
-			else
-				close(fd); /* more than a message may carry */
-		}
-	}
-	if (mh->msg_flags & MSG_CTRUNC)
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: fds beyond %u dropped",
-			   d->name, HAL_VHU_MAX_FDS);
-}
-
-static int send_reply(int sock, const void *buf, size_t len, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO; /* a torn reply breaks the stream */
 }
 
 int hal_vhu_serve(struct hal_vhu_dev *d, int sock)
@@ -1635,29 +1533,13 @@ int hal_vhu_serve(struct hal_vhu_dev *d, int sock)
 		}
 		/* Never read past this message: the next one's fds must stay
 		 * with it. */
-		union {
-			char buf[CMSG_SPACE(HAL_VHU_MAX_FDS * sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		struct iovec iov = { .iov_base = d->rx + d->rx_len, .iov_len = want - d->rx_len };
-		struct msghdr mh = {
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
-		};
-		ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -EAGAIN;
-			rc = -errno;
+		long n = hal_sock_recv(sock, d->rx + d->rx_len, want - d->rx_len,
+				       d->rx_fds, &d->rx_nfds, HAL_VHU_MAX_FDS);
+		if (n == -EAGAIN)
+			return -EAGAIN;
+		if (n <= 0) {
 			rx_drop(d);
-			return rc;
-		}
-		rx_take_fds(d, &mh);
-		if (n == 0) {
-			rx_drop(d);
-			return -ECONNRESET;
+			return n == 0 ? -ECONNRESET : (int)n;
 		}
 		d->rx_len += (size_t)n;
 	}
@@ -1668,53 +1550,11 @@ int hal_vhu_serve(struct hal_vhu_dev *d, int sock)
 	if (rc < 0)
 		return rc;
 	if (rlen) {
-		int e = send_reply(sock, reply, rlen, rfd);
+		int e = hal_sock_send(sock, reply, rlen, &rfd, rfd >= 0);
 		if (e)
 			return e;
 	}
 	return rc;
-}
-
-int hal_vhu_listen(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	/* A stale socket from an earlier run; never anything else. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-int hal_vhu_connect(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd, rc;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno != EINPROGRESS) {
-		rc = -errno; /* ENOENT, ECONNREFUSED, EAGAIN: retry later */
-		close(fd);
-		return rc;
-	}
-	return fd;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -1789,7 +1629,7 @@ void hal_vhu_disconnect(struct hal_vhu_dev *d)
 	fd_map_release(&d->log);
 	d->log_bitmap = NULL;
 	d->log_size = 0;
-	close_fd(&d->log_event_fd);
+	hal_close_fd(&d->log_event_fd);
 	while (d->nmem)
 		region_remove(d, d->nmem - 1);
 	fd_map_release(&d->infl);

@@ -207,14 +207,6 @@ int hal_vhu_handle(struct hal_vhu_dev *d, const void *msg, size_t len,
  * partial message. Provisioning stays: a new connection starts fresh. */
 void hal_vhu_disconnect(struct hal_vhu_dev *d);
 
-/* Server mode: a listening UNIX stream socket at path (a stale socket
- * file is unlinked first); the owner accepts. fd or negative errno. */
-int hal_vhu_listen(const char *path);
-/* Client mode: a non-blocking connect to path. fd (connected or
- * connecting: wait for writability), or a negative errno; the owner
- * retries later to reconnect. */
-int hal_vhu_connect(const char *path);
-
 /* ---- accessors (control thread) -------------------------------------- */
 struct dma_space *hal_vhu_dma(const struct hal_vhu_dev *d);
 /* Negotiated device features (vhost-user bits stripped), and whether

@@ -23,6 +23,7 @@
 
 #include "dma.h"
 #include "hal_log.h"
+#include "hal_sock.h"
 #include "hal_vhost_user.h"
 #include "sim_hostmem.h"
 #include "sim_vq.h"
@@ -1579,13 +1580,13 @@ static void test_listen_connect(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "/tmp/vhu-test-%d.sock", (int)getpid());
-	int l = hal_vhu_listen(path);
+	int l = hal_sock_listen(path);
 	assert_true(l >= 0);
 	/* A stale socket file is replaced. */
 	close(l);
-	l = hal_vhu_listen(path);
+	l = hal_sock_listen(path);
 	assert_true(l >= 0);
-	int c = hal_vhu_connect(path);
+	int c = hal_sock_connect(path);
 	assert_true(c >= 0);
 	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(s >= 0);
@@ -1599,13 +1600,13 @@ static void test_listen_connect(void **state)
 	fe_fini(&t);
 	close(l);
 	unlink(path);
-	assert_true(hal_vhu_connect(path) < 0);
+	assert_true(hal_sock_connect(path) < 0);
 	char lp[200];
 	memset(lp, 'x', sizeof(lp) - 1);
 	lp[0] = '/';
 	lp[sizeof(lp) - 1] = 0;
-	assert_int_equal(hal_vhu_listen(lp), -ENAMETOOLONG);
-	assert_int_equal(hal_vhu_connect(lp), -ENAMETOOLONG);
+	assert_int_equal(hal_sock_listen(lp), -ENAMETOOLONG);
+	assert_int_equal(hal_sock_connect(lp), -ENAMETOOLONG);
 }
 
 static void test_create_params(void **state)

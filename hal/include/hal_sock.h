@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * hal_sock — what the socket transports (vhost-user, vfio-user) share:
+ * UNIX stream sockets with fds passed as SCM_RIGHTS, and mapping a file a
+ * peer passed (memory it shares) only once it cannot shrink under us.
+ */
+#ifndef HAL_SOCK_H
+#define HAL_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A listening, non-blocking UNIX stream socket at path (a stale socket
+ * file there is unlinked first; anything else is not). fd or -errno. */
+int hal_sock_listen(const char *path);
+/* A non-blocking connect to path: fd (connected or connecting: wait for
+ * writability), or -errno. */
+int hal_sock_connect(const char *path);
+
+/* Send one whole buffer with fds[0..nfds) attached (nfds <= 64). 0, or
+ * -errno; a partial send is -EIO (the stream is broken). */
+int hal_sock_send(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds);
+
+/* One recvmsg (MSG_DONTWAIT, close-on-exec fds) of at most len bytes; the
+ * fds that came with it are appended to fds[*nfds..max), those beyond max
+ * closed. Bytes received (0 at end of file) or -errno (-EAGAIN: none). */
+long hal_sock_recv(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
+		   unsigned max);
+
+/* Map [offset, offset + len) of a peer's fd shared, read-only or
+ * read-write. Refused (a positive errno, with a rate-limited log line
+ * naming `who` and `what`): an empty or wrapping range; a file that
+ * supports seals but is not sealed against shrinking and cannot be sealed
+ * by us (F_SEAL_SHRINK), when require_sealed; a file that is not regular
+ * or is shorter than the range. *base and *base_len are what to
+ * munmap, *va the address of offset. */
+int hal_map_fd(const char *who, const char *what, int fd, uint64_t offset,
+	       uint64_t len, bool writable, bool require_sealed, void **base,
+	       size_t *base_len, void **va);
+
+void hal_close_fd(int *fd);
+
+#endif
