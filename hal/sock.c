@@ -77,8 +77,8 @@ int hal_sock_connect(const char *path)
 	return fd;
 }
 
-int hal_sock_send(int sock, const void *buf, size_t len, const int *fds,
-		  unsigned nfds)
+long hal_sock_send_some(int sock, const void *buf, size_t len, const int *fds,
+			unsigned nfds)
 {
 	union {
 		char buf[CMSG_SPACE(SEND_FDS_MAX * sizeof(int))];
@@ -101,10 +101,20 @@ int hal_sock_send(int sock, const void *buf, size_t len, const int *fds,
 		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return (long)n;
+}
+
+int hal_sock_send(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds)
+{
+	long n = hal_sock_send_some(sock, buf, len, fds, nfds);
+
+	if (n < 0)
+		return (int)n;
 	return (size_t)n == len ? 0 : -EIO; /* a torn message breaks the stream */
 }
 
@@ -149,9 +159,10 @@ long hal_sock_recv(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
 /*
  * Seals are read first (they can only be added, never removed), then the
  * size: once F_SEAL_SHRINK is seen, the size checked cannot shrink under
- * the mapping. A file without seal support (F_GET_SEALS: EINVAL) is
- * accepted; a sealable one without F_SEAL_SHRINK is sealed by us (the peer
- * loses nothing it needs: it is sharing the file).
+ * the mapping. A sealable file without F_SEAL_SHRINK is sealed by us (the
+ * peer loses nothing it needs: it is sharing the file). Without
+ * require_sealed, files without seal support and unsealed ones are
+ * accepted (the operator's choice: --allow-unsealed).
  */
 int hal_map_fd(const char *who, const char *what, int fd, uint64_t offset,
 	       uint64_t len, bool writable, bool require_sealed, void **base,
@@ -170,10 +181,13 @@ int hal_map_fd(const char *who, const char *what, int fd, uint64_t offset,
 	}
 	maplen = offset - start + len;
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 && errno != EINVAL) {
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: F_GET_SEALS: %s",
-			   who, what, strerror(errno));
-		return EINVAL;
+	if (seals < 0 && (errno != EINVAL || require_sealed)) {
+		/* EINVAL: a file that cannot be sealed at all (a disk file
+		 * system's): the peer could truncate it under the mapping. */
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: %s", who, what,
+			   errno == EINVAL ? "the file cannot be sealed against shrinking"
+					   : strerror(errno));
+		return errno == EINVAL ? EPERM : EINVAL;
 	}
 	if (seals >= 0 && !(seals & F_SEAL_SHRINK) && !(seals & F_SEAL_SEAL) &&
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0)

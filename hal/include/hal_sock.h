@@ -18,10 +18,14 @@ int hal_sock_listen(const char *path);
  * writability), or -errno. */
 int hal_sock_connect(const char *path);
 
-/* Send one whole buffer with fds[0..nfds) attached (nfds <= 64). 0, or
- * -errno; a partial send is -EIO (the stream is broken). */
+/* Send one whole buffer with fds[0..nfds) attached (nfds <= 64), without
+ * waiting. 0, or -errno; a partial send is -EIO (the stream is broken). */
 int hal_sock_send(int sock, const void *buf, size_t len, const int *fds,
 		  unsigned nfds);
+/* As much of it as the socket takes now (the fds go with the first byte):
+ * bytes sent, or -errno (-EAGAIN: none). */
+long hal_sock_send_some(int sock, const void *buf, size_t len, const int *fds,
+			unsigned nfds);
 
 /* One recvmsg (MSG_DONTWAIT, close-on-exec fds) of at most len bytes; the
  * fds that came with it are appended to fds[*nfds..max), those beyond max
@@ -31,9 +35,9 @@ long hal_sock_recv(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
 
 /* Map [offset, offset + len) of a peer's fd shared, read-only or
  * read-write. Refused (a positive errno, with a rate-limited log line
- * naming `who` and `what`): an empty or wrapping range; a file that
- * supports seals but is not sealed against shrinking and cannot be sealed
- * by us (F_SEAL_SHRINK), when require_sealed; a file that is not regular
+ * naming `who` and `what`): an empty or wrapping range; a file that is
+ * not sealed against shrinking (F_SEAL_SHRINK) and cannot be sealed by us
+ * (no seal support, or F_SEAL_SEAL), when require_sealed; a file that is not regular
  * or is shorter than the range. *base and *base_len are what to
  * munmap, *va the address of offset. */
 int hal_map_fd(const char *who, const char *what, int fd, uint64_t offset,
