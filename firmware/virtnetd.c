@@ -41,6 +41,8 @@
 #include "dp.h"
 #include "hal_eswitch.h"
 #include "hal_log.h"
+#include "fn.h"
+#include "vfu.h"
 #include "vu.h"
 
 #define COMP		"virtnetd"
@@ -561,13 +563,14 @@ static int serve(const struct settings *s, const struct board *b,
 	struct rte_mempool *mp = NULL;
 	struct rte_rcu_qsbr *qsbr = NULL;
 	struct vu_fn **fns = calloc(cfg->n ? cfg->n : 1, sizeof(*fns));
+	struct vfu_fn **vfns = calloc(cfg->n ? cfg->n : 1, sizeof(*vfns));
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	bool dp_up = false;
 	int sfd = -1, rc = -1;
 	ev_io sw;
 	char err[512];
 
-	if (!fns || !loop) {
+	if (!fns || !vfns || !loop) {
 		HAL_ERR(COMP, "no memory for the service");
 		goto out;
 	}
@@ -591,7 +594,7 @@ static int serve(const struct settings *s, const struct board *b,
 	}
 	dp_up = true;
 
-	struct vu_env env = {
+	struct fn_env env = {
 		.loop = loop, .mp = mp, .qsbr = qsbr, .n_lcores = n_lcores,
 		.require_sealed = !s->allow_unsealed,
 		.null_representors = s->null_reps,
@@ -599,6 +602,14 @@ static int serve(const struct settings *s, const struct board *b,
 	for (unsigned i = 0; i < cfg->n; i++) {
 		const struct vcfg_dev *cd = &cfg->dev[i];
 
+		if (cd->transport == BOARD_TRANSPORT_VFIO_USER) {
+			vfns[i] = vfu_create(&env, b, cd, i, err, sizeof(err));
+			if (!vfns[i]) {
+				HAL_ERR(COMP, "%s", err);
+				goto out;
+			}
+			continue;
+		}
 		if (cd->transport != BOARD_TRANSPORT_VHOST_USER) {
 			HAL_WARN(COMP, "%s: transport %s is not implemented yet: not created",
 				 cd->name, board_transport_name(cd->transport));
@@ -626,7 +637,10 @@ static int serve(const struct settings *s, const struct board *b,
 out:
 	for (unsigned i = 0; fns && i < cfg->n; i++)
 		vu_destroy(fns[i]);
+	for (unsigned i = 0; vfns && i < cfg->n; i++)
+		vfu_destroy(vfns[i]);
 	free(fns);
+	free(vfns);
 	if (dp_up)
 		dp_stop();
 	if (sfd >= 0)

@@ -33,20 +33,13 @@ struct rte_rcu_qsbr;
 struct board;
 struct vcfg_dev;
 struct vu_fn;
+struct fn_env;
 
-struct vu_env {
-	struct ev_loop *loop;
-	struct rte_mempool *mp;
-	struct rte_rcu_qsbr *qsbr;
-	unsigned n_lcores;       /* datapath lcores (dp_start's) */
-	bool require_sealed;     /* memory fds must be sealed (hal_vhost_user) */
-	int null_representors;   /* benchmarks: HAL_REP_NULL_* representors, 0: taps */
-};
 
 /* Create function number `index` from its configuration: representor
  * named by the board's rule for PF `index`, back end, datapath queues,
  * socket. NULL with a reason in err. */
-struct vu_fn *vu_create(const struct vu_env *env, const struct board *b,
+struct vu_fn *vu_create(const struct fn_env *env, const struct board *b,
 			const struct vcfg_dev *cd, unsigned index, char *err,
 			size_t errlen);
 /* Disconnect the front end, stop the datapath, remove the representor
