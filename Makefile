@@ -61,7 +61,7 @@ FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/%.o)
 .PHONY: all deps test unit integration fuzz-smoke fuzz bench demo clean check-build
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/bin/virtnetd
+all: $(BUILD)/bin/virtnetd $(BUILD)/bin/virtnet-host
 
 deps:
 	@sh scripts/deps.sh
@@ -101,6 +101,11 @@ $(BUILD)/rel/%.o: %.c
 	$(Q)$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/bin/virtnetd: $(BUILD)/rel/firmware/virtnetd.o $(REL_OBJS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/bin/virtnet-host: $(BUILD)/rel/sim/virtnet_host.o $(REL_OBJS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="gcc libc6-dev make pkg-config clang libclang-rt-14-dev
       libdpdk-dev libev-dev libmbedtls-dev libcmocka-dev libjansson-dev
-      dpdk-dev iproute2 iputils-ping
+      dpdk-dev iproute2 iputils-ping iperf3 python3
       qemu-system-x86 busybox-static cpio"
 
 missing=""
