@@ -9,7 +9,9 @@
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 300) each
 #   make bench      ring-engine and packet-path benchmarks, then the race
 #                   against DPDK's vhost (figures, never pass/fail)
-#   make demo       deps + build + the sim board brought up (see README)
+#   make demo       deps + build + the sim topology brought up and left running
+#                   (a host's PF and two VFs as TAPs in namespaces; see README)
+#   make demo-down  stop it
 #   make V=1 ...    show the full compiler command lines
 
 BOARD        ?= sim
@@ -58,7 +60,7 @@ FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/%.o)
 # Keep objects that pattern-rule chains would delete as intermediates.
 .SECONDARY:
 
-.PHONY: all deps test unit integration fuzz-smoke fuzz bench demo clean check-build
+.PHONY: all deps test unit integration fuzz-smoke fuzz bench demo demo-down clean check-build
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/bin/virtnetd $(BUILD)/bin/virtnet-host
@@ -88,8 +90,11 @@ bench: all $(BENCHES:%=$(BUILD)/bench/%)
 	@sh scripts/bench-race.sh $(BUILD)/bin/virtnetd
 
 demo: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_split
+	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD) $(BOARD)
+
+demo-down:
+	@sh scripts/demo.sh $(BUILD) $(BOARD) down
 
 clean:
 	rm -rf $(BUILD)
