@@ -372,6 +372,9 @@ static struct vfu_fn *fn_create(const struct fn_env *env, const struct board *b,
 	hp.name = f->cd.name;
 	hp.dma = f->dma;
 	hp.require_sealed = env->require_sealed;
+	/* Doorbells written into shared memory wake nobody: only when the
+	 * lcores poll anyway. */
+	hp.notify_mmap = env->poll;
 	f->vfu = hal_vfu_create(&hp, f->pci, &vfu_ops, f);
 	if (!f->vfu) {
 		snprintf(err, errlen, "%s: vfio-user server: %s", f->cd.name, strerror(errno));

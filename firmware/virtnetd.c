@@ -596,7 +596,7 @@ static int serve(const struct settings *s, const struct board *b,
 
 	struct fn_env env = {
 		.loop = loop, .mp = mp, .qsbr = qsbr, .n_lcores = n_lcores,
-		.require_sealed = !s->allow_unsealed,
+		.require_sealed = !s->allow_unsealed, .poll = s->poll,
 		.null_representors = s->null_reps,
 	};
 	for (unsigned i = 0; i < cfg->n; i++) {

@@ -49,6 +49,8 @@ struct hal_vfu_dev {
 	uint16_t nq;
 	uint16_t nvec;
 	int *kick;        /* per queue, ours */
+	int notify_fd;    /* notify_mmap: BAR0's backing file (only the
+			   * notify page is ever mapped), sealed; else -1 */
 	int *irq;         /* per MSI-X vector: the client's eventfd, or -1 */
 	bool versioned;
 	uint32_t client_max_fds;
@@ -330,13 +332,24 @@ static int h_device_info(struct hal_vfu_dev *d, struct msg *m)
 	return 0;
 }
 
+/* BAR0's notify page as one sparse-mmap area (vfio-user.rst, "VFIO
+ * region info cap sparse mmap"), the capability right after the info. */
+struct notify_cap {
+	struct vfio_info_cap_header header; /* struct vfio_region_info_cap_sparse_mmap */
+	uint32_t nr_areas;
+	uint32_t reserved;
+	struct vfio_region_sparse_mmap_area area;
+};
+
 static int h_region_info(struct hal_vfu_dev *d, struct msg *m)
 {
 	struct vfu_region_info r;
+	uint32_t room;
 
 	memcpy(&r, m->payload, sizeof(r));
 	if (r.argsz < sizeof(r) || r.index >= VFIO_PCI_NUM_REGIONS)
 		REFUSE(d, m, EINVAL, "argsz %u, index %u", r.argsz, r.index);
+	room = r.argsz;
 	uint64_t size = vpci_region_size(d->pci, r.index);
 	r = (struct vfu_region_info){
 		.argsz = sizeof(r),
@@ -344,8 +357,26 @@ static int h_region_info(struct hal_vfu_dev *d, struct msg *m)
 		.index = r.index,
 		.size = size,
 	};
-	memcpy(m->reply, &r, sizeof(r));
 	m->reply_size = sizeof(r);
+	if (r.index == VFIO_PCI_BAR0_REGION_INDEX && d->notify_fd >= 0) {
+		r.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		r.argsz = sizeof(r) + sizeof(struct notify_cap);
+		/* Too little room: argsz says how much the answer needs; no
+		 * capability, no fd. */
+		if (room >= r.argsz) {
+			struct notify_cap c = {
+				.header = { .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP, .version = 1 },
+				.nr_areas = 1,
+				.area = { .offset = VPCI_NOTIFY_OFF, .size = 0x1000 },
+			};
+			r.cap_offset = sizeof(r);
+			memcpy(m->reply + sizeof(r), &c, sizeof(c));
+			m->reply_size += sizeof(c);
+			m->reply_fds[0] = d->notify_fd;
+			m->nreply_fds = 1;
+		}
+	}
+	memcpy(m->reply, &r, sizeof(r));
 	return 0;
 }
 
@@ -823,6 +854,22 @@ bool hal_vfu_tx_pending(const struct hal_vfu_dev *d)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* The file behind BAR0 for notify_mmap: sized and sealed (a client must
+ * not be able to shrink it under our mapping, or grow it). */
+static int notify_file(void)
+{
+	int fd = memfd_create("virtnet-notify", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, VPCI_BAR0_SIZE) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 void hal_vfu_params_default(struct hal_vfu_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -855,6 +902,9 @@ struct hal_vfu_dev *hal_vfu_create(const struct hal_vfu_params *p,
 	d->nq = vpci_vdev(pci)->num_queues;
 	d->nvec = vpci_num_vectors(pci);
 	d->client_max_fds = VFU_DEF_MAX_FDS;
+	d->notify_fd = -1;
+	if (p->notify_mmap && (d->notify_fd = notify_file()) < 0)
+		goto fail;
 	d->kick = malloc(d->nq * sizeof(int));
 	d->irq = malloc(d->nvec * sizeof(int));
 	if (!d->kick || !d->irq)
@@ -895,6 +945,7 @@ void hal_vfu_destroy(struct hal_vfu_dev *d)
 	hal_vfu_disconnect(d);
 	for (unsigned q = 0; d->kick && q < d->nq; q++)
 		hal_close_fd(&d->kick[q]);
+	hal_close_fd(&d->notify_fd);
 	free(d->kick);
 	free(d->irq);
 	free(d);

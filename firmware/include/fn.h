@@ -38,6 +38,7 @@ struct fn_env {
 	struct rte_rcu_qsbr *qsbr;
 	unsigned n_lcores;       /* datapath lcores (dp_start's) */
 	bool require_sealed;     /* memory fds must be sealed */
+	bool poll;               /* the lcores never sleep (--poll) */
 	int null_representors;   /* benchmarks: HAL_REP_NULL_* representors, 0: taps */
 	const char *run_dir;     /* where vfio-user sockets go */
 };

@@ -38,6 +38,10 @@ struct hal_vfu_params {
 	struct dma_space *dma;   /* the function's; windows are mapped here */
 	bool require_sealed;     /* memory fds that support seals must carry
 				  * F_SEAL_SHRINK (default true) */
+	bool notify_mmap;        /* offer BAR0's notify page as a sparse-mmap
+				  * area: doorbell writes then land in shared
+				  * memory and wake nobody, so only for a
+				  * datapath that polls (default false) */
 };
 
 void hal_vfu_params_default(struct hal_vfu_params *p);

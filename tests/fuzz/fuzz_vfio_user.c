@@ -22,7 +22,7 @@
  * length; an error reply is a bare header; reply fds only with a reply;
  * every fd given is taken or closed (the end count); after destroy the process holds
  * exactly the fds it held when the input began and no mapping of a client
- * memfd is left.
+ * memfd is left. Odd-length inputs run with notify_mmap.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -137,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hal_vfu_params_default(&vp);
 	vp.name = "fuzz";
 	vp.dma = dma;
+	vp.notify_mmap = size & 1; /* both ways of answering REGION_INFO */
 	d = hal_vfu_create(&vp, pci, NULL, NULL);
 	CHECK(d);
 

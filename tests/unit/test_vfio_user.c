@@ -1016,6 +1016,61 @@ static void test_unsealable_regular_file_is_refused(void **state)
 	close(fd);
 }
 
+static void test_notify_area_offered_as_sparse_mmap_when_asked(void **state)
+{
+	struct env *e = *state;
+	struct hal_vfu_params vp;
+	struct vfu_region_info ri = { .argsz = sizeof(ri), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	struct vfio_region_info_cap_sparse_mmap cap;
+	struct vfio_region_sparse_mmap_area area;
+
+	/* Without notify_mmap (the default): a plain region, no fd. */
+	hello(e);
+	assert_int_equal(call(e, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0), 0);
+	memcpy(&ri, e->rp, sizeof(ri));
+	assert_false(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(e->nrfds, 0);
+
+	hal_vfu_destroy(e->vfu);
+	hal_vfu_params_default(&vp);
+	vp.name = "t0";
+	vp.dma = e->dma;
+	vp.notify_mmap = true;
+	e->vfu = hal_vfu_create(&vp, e->pci, &vfu_ops, e);
+	assert_non_null(e->vfu);
+	hello(e);
+	/* Room for the info only: argsz says what the whole answer needs. */
+	ri = (struct vfu_region_info){ .argsz = sizeof(ri), .index = VFIO_PCI_BAR0_REGION_INDEX };
+	assert_int_equal(call(e, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0), 0);
+	memcpy(&ri, e->rp, sizeof(ri));
+	assert_int_equal(ri.argsz, sizeof(ri) + sizeof(cap) + sizeof(area));
+	assert_int_equal(e->rh.size, HDR + sizeof(ri));
+	assert_int_equal(e->nrfds, 0);
+	/* With room: the capability and the fd. */
+	ri.argsz = 256;
+	assert_int_equal(call(e, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0), 0);
+	memcpy(&ri, e->rp, sizeof(ri));
+	assert_true(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_true(ri.flags & VFIO_REGION_INFO_FLAG_CAPS);
+	assert_int_equal(ri.size, VPCI_BAR0_SIZE);
+	memcpy(&cap, e->rp + ri.cap_offset, sizeof(cap));
+	memcpy(&area, e->rp + ri.cap_offset + sizeof(cap), sizeof(area));
+	assert_int_equal(cap.header.id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+	assert_int_equal(cap.header.next, 0);
+	assert_int_equal(cap.nr_areas, 1);
+	assert_int_equal(area.offset, VPCI_NOTIFY_OFF);
+	assert_int_equal(area.size, 0x1000);
+	assert_int_equal(e->nrfds, 1);
+	/* The client maps the notify page and writes a doorbell there. */
+	uint16_t *db = mmap(NULL, area.size, PROT_READ | PROT_WRITE, MAP_SHARED, e->rfds[0],
+			    (off_t)(ri.offset + area.offset));
+	assert_true(db != MAP_FAILED);
+	db[2] = 2;
+	munmap(db, area.size);
+	/* It cannot shrink the file under the server. */
+	assert_int_not_equal(ftruncate(e->rfds[0], 0), 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1048,6 +1103,7 @@ int main(void)
 		T(test_pipelined_requests_get_every_reply_in_order),
 		T(test_dma_unmap_all_releases_every_window),
 		T(test_unsealable_regular_file_is_refused),
+		T(test_notify_area_offered_as_sparse_mmap_when_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
