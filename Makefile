@@ -88,6 +88,7 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 bench: all $(BENCHES:%=$(BUILD)/bench/%)
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
 	@sh scripts/bench-race.sh $(BUILD)/bin/virtnetd
+	@sh scripts/bench-vfu.sh $(BUILD)/bin/virtnetd
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -22,6 +22,12 @@
  * to the device's transmit queue, so TUNSETOFFLOAD follows what the device
  * takes (CSUM, HOST_TSO4/6); what the device hands us (GUEST_CSUM,
  * GUEST_TSO4/6) the kernel always accepts on a TAP write.
+ *
+ * For benchmarks (--bench) a generator and a sink take the TAP's place:
+ * txonly posts a fixed 64-byte UDP frame per pair as fast as the transmit
+ * ring takes it, rxonly counts and checks what arrives; the rings are
+ * handled by the same worker code either way. The main thread measures
+ * after a warm-up and prints one line per function.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,30 +79,42 @@
 #define RX_TSO_LEN   65589        /* the spec's 65601-byte buffer less the header */
 #define CTRL_WAIT_MS 2000
 #define SIG_KEY      UINT32_MAX
+#define BENCH_FRAME  64           /* --bench: Ethernet frame bytes, no FCS */
+#define WARMUP_MS    1000         /* --bench: before the measurement starts */
 
 static const char *prog = "virtnet-host";
+
+enum bench { BENCH_OFF, BENCH_TXONLY, BENCH_RXONLY };
+
+static const char *const bench_name[] = { "off", "txonly", "rxonly" };
 
 struct opts {
 	const char *ifname, *netns, *vf_netns;
 	unsigned vfs, pairs, qsize;
 	bool packed, offloads, mrg, poll, hash;
 	int timeout_s;
+	enum bench bench;
+	unsigned seconds;         /* --bench: 0 runs until a signal */
 };
 
 struct fn;
 
-/* One queue pair: its worker thread, rings and TAP queue. */
+/* One queue pair: its worker thread, rings and TAP queue (-1 with --bench). */
 struct pair {
 	struct fn *f;
 	uint16_t k;
 	int tap;
 	struct sim_net_txq tx;
 	struct sim_net_rxq rx;
-	uint8_t *tbuf, *rbuf;     /* a TAP read; a received frame */
+	uint8_t *tbuf, *rbuf;     /* a TAP read or the generated frame; a received frame */
 	uint32_t tcap, rcap;
+	uint32_t tlen;            /* --bench txonly: the frame in tbuf, header included */
 	pthread_t th;
 	bool running;
 	uint64_t tx_pkts, tx_drop, rx_pkts, rx_drop;
+	/* Also read by the main thread (--bench): written with ctr_add. */
+	uint64_t tx_done, rx_bytes, rx_bad;
+	uint64_t m_pkts, m_bytes, m_bad; /* --bench: at the start of the measurement */
 };
 
 /* One PCI function: a PF, a VF, or any function socket given. */
@@ -380,7 +398,109 @@ static int tap_create(struct fn *f)
 
 /* ---- the datapath: one worker per queue pair ---------------------------------- */
 
-/* Device -> TAP: what arrived, then the buffers posted again. */
+/* A counter the main thread reads while the worker, its only writer,
+ * counts (the --bench figures). */
+static void ctr_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+static void put_be16(uint8_t *b, unsigned v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+/*
+ * --bench txonly: pair k's frame, header first, in tbuf: a zero virtio-net
+ * header (no offload asked) and 64 bytes of Ethernet, IPv4 and UDP from
+ * 10.77.0.1 to 10.77.0.254, source port 1024 + k, so that each pair is a
+ * flow of its own to whatever hashes flows behind the device.
+ */
+static void bench_frame(struct pair *p)
+{
+	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+	static const uint8_t addrs[8] = { 10, 77, 0, 1, 10, 77, 0, 254 };
+	struct fn *f = p->f;
+	uint8_t *eth = p->tbuf + f->hdr_len, *ip = eth + 14, *udp = ip + 20;
+	uint32_t sum = 0;
+
+	memset(p->tbuf, 0, f->hdr_len + BENCH_FRAME);
+	memcpy(eth, dst, 6);
+	memcpy(eth + 6, f->mac, 6);
+	put_be16(eth + 12, 0x0800);
+	ip[0] = 0x45;
+	put_be16(ip + 2, BENCH_FRAME - 14);
+	ip[8] = 64;
+	ip[9] = 17; /* UDP */
+	memcpy(ip + 12, addrs, 8);
+	for (unsigned i = 0; i < 20; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put_be16(ip + 10, ~sum & 0xffff);
+	put_be16(udp, 1024u + p->k);
+	put_be16(udp + 2, 9); /* discard */
+	put_be16(udp + 4, BENCH_FRAME - 14 - 20);
+	/* The UDP checksum stays 0: none, which IPv4 allows. */
+	p->tlen = f->hdr_len + BENCH_FRAME;
+}
+
+/* A frame from the device: to the TAP, or (--bench) counted and checked:
+ * the null source sends whole 64-byte frames, anything else is bad. */
+static void rx_deliver(struct pair *p, const struct vnet_hdr_hash *h, uint32_t len)
+{
+	struct fn *f = p->f;
+
+	if (f->o->bench) {
+		ctr_add(&p->rx_bytes, len);
+		if (len != BENCH_FRAME)
+			ctr_add(&p->rx_bad, 1);
+		ctr_add(&p->rx_pkts, 1);
+		return;
+	}
+	struct iovec iov[2] = { { (void *)h, f->hdr_len }, { p->rbuf, len } };
+	/* A TAP write does not block; what the kernel refuses (a header it
+	 * finds malformed) is dropped, as a NIC would. */
+	if (writev(p->tap, iov, 2) < 0) {
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: TAP write of %u bytes: %s", f->name, len,
+			   strerror(errno));
+		p->rx_drop++;
+	} else {
+		ctr_add(&p->rx_pkts, 1);
+	}
+}
+
+/* The next frame for the device, header first, in tbuf: its length, 0
+ * when there is none for now, -1 for one to drop. A TAP read, or (--bench
+ * txonly) the generated frame again: the ring is the limit. */
+static ssize_t tx_next(struct pair *p)
+{
+	struct fn *f = p->f;
+	struct vnet_hdr *h = (struct vnet_hdr *)p->tbuf;
+	ssize_t r;
+
+	if (f->o->bench)
+		return f->o->bench == BENCH_TXONLY ? (ssize_t)p->tlen : 0;
+	r = read(p->tap, p->tbuf, p->tcap);
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: TAP read: %s", f->name,
+				   strerror(errno));
+		return 0;
+	}
+	if ((size_t)r < f->hdr_len + 14)
+		return -1;
+	/* The TAP skips, not clears, the header bytes past its own 10
+	 * (num_buffers, the hash fields). A driver must not send DATA_VALID
+	 * or RSC_INFO (5.1.6.2.1); the kernel sets the first on frames it
+	 * has checked. */
+	memset(p->tbuf + 10, 0, f->hdr_len - 10);
+	h->flags &= (uint8_t)~(VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_RSC_INFO);
+	return r;
+}
+
+/* Device -> TAP or sink: what arrived, then the buffers posted again. */
 static int rx_work(struct pair *p)
 {
 	struct fn *f = p->f;
@@ -402,16 +522,7 @@ static int rx_work(struct pair *p)
 				p->k, p->rx.why ? p->rx.why : strerror(-rc));
 			return rc;
 		}
-		struct iovec iov[2] = { { &h, f->hdr_len }, { p->rbuf, len } };
-		/* A TAP write does not block; what the kernel refuses (a
-		 * header it finds malformed) is dropped, as a NIC would. */
-		if (writev(p->tap, iov, 2) < 0) {
-			HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: TAP write of %u bytes: %s",
-				   f->name, len, strerror(errno));
-			p->rx_drop++;
-		} else {
-			p->rx_pkts++;
-		}
+		rx_deliver(p, &h, len);
 		n++;
 	}
 	if (p->rx.n_free && sim_net_rx_fill(&p->rx))
@@ -419,7 +530,7 @@ static int rx_work(struct pair *p)
 	return n;
 }
 
-/* TAP -> device, while the ring has room. */
+/* TAP or generator -> device, while the ring has room. */
 static int tx_work(struct pair *p)
 {
 	struct fn *f = p->f;
@@ -430,29 +541,16 @@ static int tx_work(struct pair *p)
 			p->tx.why ? p->tx.why : strerror(-done));
 		return done;
 	}
+	if (done)
+		ctr_add(&p->tx_done, (uint64_t)done);
 	while (n < BUDGET && p->tx.n_free) {
-		ssize_t r = read(p->tap, p->tbuf, p->tcap);
-		struct vnet_hdr *h = (struct vnet_hdr *)p->tbuf;
+		ssize_t r = tx_next(p);
 
-		if (r < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: TAP read: %s", f->name,
-					   strerror(errno));
+		if (r == 0)
 			break;
-		}
 		n++;
-		if ((size_t)r < f->hdr_len + 14) {
-			p->tx_drop++;
-			continue;
-		}
-		/* The TAP skips, not clears, the header bytes past its own 10
-		 * (num_buffers, the hash fields). A driver must not send
-		 * DATA_VALID or RSC_INFO (5.1.6.2.1); the kernel sets the
-		 * first on frames it has checked. */
-		memset(p->tbuf + 10, 0, f->hdr_len - 10);
-		h->flags &= (uint8_t)~(VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_RSC_INFO);
-		if (sim_net_send(&p->tx, h, p->tbuf + f->hdr_len, (uint32_t)(r - f->hdr_len),
-				 SIM_NET_HDR_INLINE)) {
+		if (r < 0 || sim_net_send(&p->tx, p->tbuf, p->tbuf + f->hdr_len,
+					  (uint32_t)(r - f->hdr_len), SIM_NET_HDR_INLINE)) {
 			p->tx_drop++;
 			continue;
 		}
@@ -486,12 +584,13 @@ static void *pair_main(void *arg)
 	/* A vector shared by several queues is drained by whichever thread
 	 * wakes first: the others then rely on a short timeout. */
 	bool shared = sim_vpci_queue_vector(f->d, 0) == sim_vpci_queue_vector(f->d, 1);
-	bool tap_on = true;
+	bool tap_on = p->tap >= 0;
 	int ep = -1;
 
 	if (!f->o->poll) {
 		ep = epoll_create1(EPOLL_CLOEXEC);
-		if (ep < 0 || ep_add(ep, p->tap, EPOLLIN) || ep_add(ep, f->stop_fd, EPOLLIN) ||
+		if (ep < 0 || (p->tap >= 0 && ep_add(ep, p->tap, EPOLLIN)) ||
+		    ep_add(ep, f->stop_fd, EPOLLIN) ||
 		    (rx_irq >= 0 && ep_add(ep, rx_irq, EPOLLIN)) ||
 		    (tx_irq >= 0 && tx_irq != rx_irq && ep_add(ep, tx_irq, EPOLLIN))) {
 			HAL_ERR(COMP, "%s: pair %u: epoll: %s", f->name, p->k, strerror(errno));
@@ -521,7 +620,7 @@ static void *pair_main(void *arg)
 			continue;
 		}
 		/* Readable TAP with no room to send: wait for the ring. */
-		if (full == tap_on) {
+		if (p->tap >= 0 && full == tap_on) {
 			struct epoll_event e = { .events = full ? 0 : EPOLLIN, .data.fd = p->tap };
 
 			epoll_ctl(ep, EPOLL_CTL_MOD, p->tap, &e);
@@ -562,7 +661,12 @@ static int workers_start(struct fn *f)
 {
 	for (unsigned k = 0; k < f->pairs; k++) {
 		struct pair *p = &f->p[k];
-		int rc = pthread_create(&p->th, NULL, pair_main, p);
+		int rc;
+
+		/* Here, not once: the header length follows each negotiation. */
+		if (f->o->bench == BENCH_TXONLY)
+			bench_frame(p);
+		rc = pthread_create(&p->th, NULL, pair_main, p);
 
 		if (rc) {
 			HAL_ERR(COMP, "%s: worker %u: %s", f->name, k, strerror(rc));
@@ -830,10 +934,11 @@ static void fn_print(const struct fn *f)
 
 	feat_str(f->features, feats, sizeof(feats));
 	printf("%s: tap %s netns %s features %#llx (%s) pairs %u/%u %s ring size %u "
-	       "hdr %u %s\n", f->name, f->ifname, f->netns[0] ? f->netns : "-",
-	       (unsigned long long)f->features, feats, f->pairs, f->max_pairs,
-	       has(f, VIRTIO_F_RING_PACKED) ? "packed" : "split", f->qsize, f->hdr_len,
-	       f->o->poll ? "polling" : "interrupts");
+	       "hdr %u %s%s%s\n", f->name, f->o->bench ? "-" : f->ifname,
+	       f->netns[0] ? f->netns : "-", (unsigned long long)f->features, feats,
+	       f->pairs, f->max_pairs, has(f, VIRTIO_F_RING_PACKED) ? "packed" : "split",
+	       f->qsize, f->hdr_len, f->o->poll ? "polling" : "interrupts",
+	       f->o->bench ? " bench " : "", f->o->bench ? bench_name[f->o->bench] : "");
 	fflush(stdout);
 }
 
@@ -955,7 +1060,7 @@ static struct fn *fn_attach(const struct opts *o, const char *sock, const char *
 		if (!p->tbuf || !p->rbuf)
 			goto fail;
 	}
-	if (tap_create(f))
+	if (!o->bench && tap_create(f))
 		goto fail;
 	for (unsigned k = 0; k < f->pairs; k++)
 		f->p[k].tap = f->tap[k];
@@ -984,7 +1089,7 @@ static int fn_restart(struct fn *f, const char *why)
 			f->pairs, pairs);
 		rc = -EPROTO;
 	}
-	if (!rc)
+	if (!rc && !f->o->bench)
 		rc = tap_configure(f);
 	if (!rc)
 		rc = workers_start(f);
@@ -1130,6 +1235,65 @@ static int attach_vfs(const struct opts *o, struct fn *pf)
 	return 0;
 }
 
+/* ---- --bench: the measurement -------------------------------------------------------- */
+
+/* What pair p has moved in the measured direction so far: frames the
+ * device completed (txonly, all of BENCH_FRAME bytes) or received. */
+static void bench_read(const struct pair *p, uint64_t *pkts, uint64_t *bytes, uint64_t *bad)
+{
+	if (p->f->o->bench == BENCH_TXONLY) {
+		*pkts = __atomic_load_n(&p->tx_done, __ATOMIC_RELAXED);
+		*bytes = *pkts * BENCH_FRAME;
+		*bad = 0;
+		return;
+	}
+	*pkts = __atomic_load_n(&p->rx_pkts, __ATOMIC_RELAXED);
+	*bytes = __atomic_load_n(&p->rx_bytes, __ATOMIC_RELAXED);
+	*bad = __atomic_load_n(&p->rx_bad, __ATOMIC_RELAXED);
+}
+
+static void bench_mark(void)
+{
+	for (unsigned i = 0; i < n_fns; i++)
+		for (unsigned k = 0; k < fns[i]->pairs; k++) {
+			struct pair *p = &fns[i]->p[k];
+
+			bench_read(p, &p->m_pkts, &p->m_bytes, &p->m_bad);
+		}
+}
+
+/* One line per function for the ms since bench_mark(). */
+static void bench_report(int64_t ms)
+{
+	double s = ms > 0 ? ms / 1000.0 : 1e-3;
+
+	for (unsigned i = 0; i < n_fns; i++) {
+		struct fn *f = fns[i];
+		uint64_t pkts = 0, bytes = 0, bad = 0;
+		char per[MAX_PAIRS * 12] = "";
+		size_t at = 0;
+
+		for (unsigned k = 0; k < f->pairs; k++) {
+			const struct pair *p = &f->p[k];
+			uint64_t n, b, e;
+
+			bench_read(p, &n, &b, &e);
+			pkts += n - p->m_pkts;
+			bytes += b - p->m_bytes;
+			bad += e - p->m_bad;
+			int w = snprintf(per + at, sizeof(per) - at, "%s%.3f", k ? "," : "",
+					 (double)(n - p->m_pkts) / s / 1e6);
+			if (w > 0 && (size_t)w < sizeof(per) - at)
+				at += (size_t)w;
+		}
+		printf("bench %s %s pairs %u packets %llu bytes %llu bad %llu seconds %.3f "
+		       "mpps %.3f pair_mpps %s\n", f->name, bench_name[f->o->bench], f->pairs,
+		       (unsigned long long)pkts, (unsigned long long)bytes,
+		       (unsigned long long)bad, s, (double)pkts / s / 1e6, per);
+	}
+	fflush(stdout);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static void usage(FILE *out)
@@ -1140,6 +1304,7 @@ static void usage(FILE *out)
 "The simulated x86 host: attaches to virtnetd's vfio-user function sockets,\n"
 "enumerates each function, drives it with a userspace virtio-net driver and\n"
 "turns it into a multi-queue TAP interface (one worker thread per queue pair).\n"
+"With --bench a packet generator or sink takes the TAP's place.\n"
 "\n"
 "  -i, --ifname NAME      TAP name for the first socket (default: the socket's\n"
 "                         base name without .sock, e.g. pf0)\n"
@@ -1159,6 +1324,12 @@ static void usage(FILE *out)
 "  -H, --hash-report      negotiate HASH_REPORT (20-byte headers) when offered\n"
 "  -p, --poll             busy-poll the rings instead of sleeping on MSI-X\n"
 "                         eventfds\n"
+"  -b, --bench MODE       benchmark, no TAP: txonly (each pair sends 64-byte\n"
+"                         UDP frames, source port 1024 + pair, as fast as its\n"
+"                         ring takes them) or rxonly (receive buffers kept\n"
+"                         posted, frames counted; one not of 64 bytes is bad)\n"
+"  -S, --seconds N        with --bench: measure N seconds after a %u ms\n"
+"                         warm-up, then exit (default: until a signal)\n"
 "  -t, --timeout S        seconds to wait for a socket to accept (default 10);\n"
 "                         also bounds every vfio-user request\n"
 "  -l, --log-level LEVEL  err, warn, info (default), debug\n"
@@ -1168,9 +1339,13 @@ static void usage(FILE *out)
 "features, queue pairs, ring format. SIGINT/SIGTERM: the devices are reset,\n"
 "VFs disabled, connections closed, TAPs removed; exit 0. SIGUSR1: every\n"
 "ring's indexes and the packet counters to the log.\n"
-"Exit status: 0 after a signal, 1 when a function cannot be attached or\n"
-"fails for good (lost connection, a reset that does not bring it back),\n"
-"2 for a usage error.\n", prog);
+"With --bench, at the end one line per function on stdout:\n"
+"  bench NAME MODE pairs P packets N bytes B bad E seconds S mpps M\n"
+"  pair_mpps M0,M1,...\n"
+"(txonly: frames the device completed; rxonly: frames received).\n"
+"Exit status: 0 after a signal or --seconds, 1 when a function cannot be\n"
+"attached or fails for good (lost connection, a reset that does not bring\n"
+"it back), 2 for a usage error.\n", prog, WARMUP_MS);
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -1200,6 +1375,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-mrg-rxbuf", no_argument, NULL, 'm' },
 		{ "hash-report", no_argument, NULL, 'H' },
 		{ "poll", no_argument, NULL, 'p' },
+		{ "bench", required_argument, NULL, 'b' },
+		{ "seconds", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1210,7 +1387,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .pairs = 1, .qsize = 256, .offloads = true, .mrg = true,
 			    .timeout_s = 10 };
-	while ((opt = getopt_long(argc, argv, "i:n:V:N:Pq:s:omHpt:l:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:n:V:N:Pq:s:omHpb:S:t:l:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (strlen(optarg) >= IFNAMSIZ || !*optarg)
@@ -1224,6 +1401,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'm': o->mrg = false; break;
 		case 'H': o->hash = true; break;
 		case 'p': o->poll = true; break;
+		case 'b':
+			if (!strcmp(optarg, "txonly"))
+				o->bench = BENCH_TXONLY;
+			else if (!strcmp(optarg, "rxonly"))
+				o->bench = BENCH_RXONLY;
+			else
+				goto bad;
+			break;
+		case 'S':
+			if (parse_uint(optarg, 1, 86400, &o->seconds))
+				goto bad;
+			break;
 		case 'V':
 			if (parse_uint(optarg, 0, MAX_FNS - 1, &o->vfs))
 				goto bad;
@@ -1258,6 +1447,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "%s: no SOCKET given\n", prog);
 		return -1;
 	}
+	if (o->seconds && !o->bench) {
+		fprintf(stderr, "%s: --seconds goes with --bench\n", prog);
+		return -1;
+	}
+	if (o->bench && (o->ifname || o->netns || o->vf_netns)) {
+		fprintf(stderr, "%s: --bench has no TAP: no --ifname, --netns or --vf-netns\n",
+			prog);
+		return -1;
+	}
 	if (argc - optind > MAX_FNS - (int)o->vfs) {
 		fprintf(stderr, "%s: too many functions\n", prog);
 		return -1;
@@ -1273,6 +1471,10 @@ int main(int argc, char **argv)
 	struct opts o;
 	sigset_t sigs;
 	int sfd = -1, ep = -1, rc = 1;
+	/* --bench: the warm-up ends at t_mark, the measurement at t_end (0:
+	 * at a signal). */
+	int64_t t_mark = 0, t_end = 0;
+	bool marked = false;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -1318,9 +1520,15 @@ int main(int argc, char **argv)
 	HAL_INFO(COMP, "%u function%s attached", n_fns, n_fns == 1 ? "" : "s");
 
 	int64_t next_watch = now_ms() + 1000;
+	t_mark = now_ms() + WARMUP_MS;
 	for (;;) {
 		struct epoll_event ev[8];
-		int n = epoll_wait(ep, ev, 8, 1000);
+		int64_t wake = !o.bench ? 0 : !marked ? t_mark : t_end;
+		int tmo = 1000;
+
+		if (wake && wake - now_ms() < tmo)
+			tmo = wake > now_ms() ? (int)(wake - now_ms()) : 0;
+		int n = epoll_wait(ep, ev, 8, tmo);
 
 		for (int i = 0; i < n; i++) {
 			uint32_t u = ev[i].data.u32;
@@ -1350,8 +1558,20 @@ int main(int argc, char **argv)
 					goto out;
 			next_watch = now_ms() + 1000;
 		}
+		if (o.bench && !marked && now_ms() >= t_mark) {
+			bench_mark();
+			marked = true;
+			t_mark = now_ms();
+			t_end = o.seconds ? t_mark + 1000ll * o.seconds : 0;
+		} else if (marked && t_end && now_ms() >= t_end) {
+			rc = 0;
+			goto out;
+		}
 	}
 out:
+	/* Measured while the workers still run; after a failure, nothing. */
+	if (!rc && marked)
+		bench_report(now_ms() - t_mark);
 	/* VFs first, then VF Enable cleared, then the PF. */
 	for (unsigned i = n_fns; i-- > 0;) {
 		struct fn *f = fns[i];
