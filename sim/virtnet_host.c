@@ -232,61 +232,35 @@ static int if_ioctl(unsigned long req, struct ifreq *ifr)
 	return rc;
 }
 
-/*
- * Move interface ifindex into the namespace /run/netns/<ns> and bring it
- * up there, with one RTM_NEWLINK (the kernel moves it before it applies
- * the flags, as `ip link set X netns NS up` relies on).
- */
-static int tap_to_netns(const char *ifname, const char *ns)
+/* This thread into namespace /run/netns/<ns>; *back is where it was (to
+ * return with ns_leave). */
+static int ns_enter(const char *ns, int *back)
 {
-	struct {
-		struct nlmsghdr n;
-		struct ifinfomsg i;
-		struct rtattr a;
-		uint32_t fd;
-	} req;
-	struct {
-		struct nlmsghdr n;
-		struct nlmsgerr e;
-	} ack;
 	char path[PATH_MAX];
-	int nsfd, s = -1, rc;
-	unsigned idx = if_nametoindex(ifname);
+	int fd, rc = 0;
 
-	if (!idx)
+	*back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (*back < 0)
 		return -errno;
 	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0)
-		return -errno;
-	memset(&req, 0, sizeof(req));
-	req.n.nlmsg_len = sizeof(req);
-	req.n.nlmsg_type = RTM_NEWLINK;
-	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	req.n.nlmsg_seq = 1;
-	req.i.ifi_family = AF_UNSPEC;
-	req.i.ifi_index = (int)idx;
-	req.i.ifi_flags = IFF_UP;
-	req.i.ifi_change = IFF_UP;
-	req.a.rta_type = IFLA_NET_NS_FD;
-	req.a.rta_len = RTA_LENGTH(sizeof(uint32_t));
-	req.fd = (uint32_t)nsfd;
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (s < 0 || send(s, &req, sizeof(req), 0) < 0) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
 		rc = -errno;
-		goto out;
+		close(*back);
+		*back = -1;
 	}
-	if (recv(s, &ack, sizeof(ack), 0) < (ssize_t)sizeof(ack) ||
-	    ack.n.nlmsg_type != NLMSG_ERROR) {
-		rc = -EPROTO;
-		goto out;
-	}
-	rc = ack.e.error; /* 0 or a negative errno */
-out:
-	if (s >= 0)
-		close(s);
-	close(nsfd);
+	if (fd >= 0)
+		close(fd);
 	return rc;
+}
+
+static void ns_leave(int back)
+{
+	if (back < 0)
+		return;
+	if (setns(back, CLONE_NEWNET) < 0)
+		HAL_ERR(COMP, "back to our network namespace: %s", strerror(errno));
+	close(back);
 }
 
 static int tap_up_here(const char *ifname)
@@ -343,12 +317,30 @@ static void tap_carrier(struct fn *f, bool up)
 }
 
 /*
- * A multi-queue TAP with one queue fd per pair: every queue is attached
- * (TUNSETIFF by name) before the interface leaves this namespace, where
- * its name no longer finds it. The MAC is the device's (its RX filter
- * passes only that unicast address), the MTU the device's.
+ * A multi-queue TAP with one queue fd per pair, made inside its namespace
+ * (this thread enters it for the time it takes). The MAC is the device's
+ * (its RX filter passes only that unicast address), the MTU the device's.
  */
+static int tap_make(struct fn *f);
+
 static int tap_create(struct fn *f)
+{
+	int rc, back = -1;
+
+	/* Made where it lives: its name never shows in our namespace (where
+	 * an interface of that name may already be), and it never moves. */
+	if (f->netns[0] && (rc = ns_enter(f->netns, &back))) {
+		HAL_ERR(COMP, "%s: namespace %s: %s", f->name, f->netns, strerror(-rc));
+		return rc;
+	}
+	rc = tap_make(f);
+	ns_leave(back);
+	return rc;
+}
+
+/* The TAP, in the current namespace: queues, header and offloads, MAC,
+ * MTU, carrier, up. */
+static int tap_make(struct fn *f)
 {
 	struct ifreq ifr;
 	int rc;
@@ -389,10 +381,9 @@ static int tap_create(struct fn *f)
 		HAL_WARN(COMP, "%s: MTU %u on %s: %s", f->name, f->mtu, f->ifname,
 			 strerror(-rc));
 	tap_carrier(f, !has(f, VIRTIO_NET_F_STATUS) || (f->status & VIRTIO_NET_S_LINK_UP));
-	rc = f->netns[0] ? tap_to_netns(f->ifname, f->netns) : tap_up_here(f->ifname);
+	rc = tap_up_here(f->ifname);
 	if (rc)
-		HAL_ERR(COMP, "%s: TAP %s %s%s: %s", f->name, f->ifname,
-			f->netns[0] ? "into namespace " : "up", f->netns, strerror(-rc));
+		HAL_ERR(COMP, "%s: TAP %s up: %s", f->name, f->ifname, strerror(-rc));
 	return rc;
 }
 
