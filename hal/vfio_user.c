@@ -458,26 +458,6 @@ static void irq_set(struct hal_vfu_dev *d, uint32_t v, int fd)
 		close(old);
 }
 
-/* An interrupt fd must be an eventfd, and is written without blocking:
- * the lcores and the control thread signal it and must never wait (a
- * pipe, or an eventfd the client filled up, would block them). */
-static bool irq_fd_ok(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-	int fl;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return false;
-	target[n] = '\0';
-	if (strcmp(target, "anon_inode:[eventfd]") != 0)
-		return false;
-	fl = fcntl(fd, F_GETFL);
-	return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
-}
-
 /* Every vector of the index without an fd and without a SET_IRQS mask
  * (disabling the index, or a client gone: the next starts clean). */
 static void irqs_off(struct hal_vfu_dev *d, uint32_t n)
@@ -519,7 +499,7 @@ static int h_set_irqs(struct hal_vfu_dev *d, struct msg *m)
 		if (m->nfds != 0 && m->nfds != r.count)
 			REFUSE(d, m, EINVAL, "%u fds for %u vectors", m->nfds, r.count);
 		for (unsigned i = 0; i < m->nfds; i++)
-			if (!irq_fd_ok(m->fds[i]))
+			if (hal_eventfd_take(m->fds[i]))
 				REFUSE(d, m, EINVAL, "fd %u is not an eventfd", i);
 		for (uint32_t i = 0; i < r.count; i++)
 			irq_set(d, r.start + i, m->nfds ? take_fd(m, i) : -1);

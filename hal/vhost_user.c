@@ -1088,6 +1088,10 @@ static int h_set_vring_call(struct hal_vhu_dev *d, struct msg *m)
 
 	if ((rc = vring_fd(d, m, &i, &fd)))
 		return rc;
+	if (fd >= 0 && hal_eventfd_take(fd)) {
+		close(fd);
+		REFUSE(d, m, EINVAL, "ring %u: the call fd is not an eventfd", i);
+	}
 	set_call_fd(d, i, fd);
 	return 0;
 }

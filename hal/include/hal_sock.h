@@ -44,6 +44,12 @@ int hal_map_fd(const char *who, const char *what, int fd, uint64_t offset,
 	       uint64_t len, bool writable, bool require_sealed, void **base,
 	       size_t *base_len, void **va);
 
+/* An interrupt fd a peer gave (vhost-user call, vfio-user MSI-X): it
+ * must be an eventfd, and is made non-blocking, since lcores and the
+ * control thread signal it and must never wait (a pipe, or an eventfd
+ * whose counter the peer filled, would block them). 0 or -EINVAL. */
+int hal_eventfd_take(int fd);
+
 void hal_close_fd(int *fd);
 
 #endif

@@ -754,6 +754,18 @@ static void test_extra_fds_closed(void **state)
 	assert_false(fd_closed(copy[0])); /* kept as the kick fd */
 	assert_int_equal(hal_vhu_ring_kick_fd(t.d, 0), copy[0]);
 	assert_true(fd_closed(copy[1]));
+	/* A call fd must be an eventfd (a pipe would block whoever signals
+	 * it) and is made non-blocking. */
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	copy[0] = fds[0] = p[1];
+	v = 0;
+	assert_int_equal(hmsg(&t, HAL_VHU_SET_VRING_CALL, 0, &v, 8, fds, 1), EINVAL);
+	assert_true(fd_closed(copy[0]));
+	close(p[0]);
+	copy[0] = fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(hmsg(&t, HAL_VHU_SET_VRING_CALL, 0, &v, 8, fds, 1), 0);
+	assert_true(fcntl(copy[0], F_GETFL) & O_NONBLOCK);
 	/* A refused request closes the fd it would have taken. */
 	copy[0] = fds[0] = eventfd(0, EFD_CLOEXEC);
 	v = 7;
