@@ -90,6 +90,18 @@ void hal_log(enum hal_log_level level, const char *comp, const char *fmt, ...)
 	va_end(ap);
 }
 
+int hal_log_fail(int rc, const char *comp, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (HAL_LOG_ERR <= hal_log_get_level()) {
+		va_start(ap, fmt);
+		emit(HAL_LOG_ERR, comp, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
 bool hal_log_rl_allow(struct hal_log_rl *rl, const char *comp)
 {
 	uint64_t now = now_ns();

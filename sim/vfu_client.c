@@ -37,6 +37,8 @@
 #include "hal_log.h"
 #include "sim_vfu.h"
 
+/* Log why and return rc. */
+#define FAIL(rc, ...) hal_log_fail((rc), COMP, __VA_ARGS__)
 #define COMP "vfu"
 
 #define HDR              sizeof(struct vfu_hdr)
@@ -100,36 +102,12 @@ static const char *cmd_name(unsigned cmd)
 	return cmd < VFU_CMD__MAX && cmd_names[cmd] ? cmd_names[cmd] : "?";
 }
 
-static int vfu_err(int rc, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Log why we refuse something and return rc. */
-static int vfu_err(int rc, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	HAL_ERR(COMP, "%s", msg);
-	return rc;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - sim_now_ms();
 		int n;
 
 		if (left <= 0)
@@ -314,11 +292,11 @@ static int lose(struct sim_vfu *c, const char *cmd, int rc, const char *why)
 {
 	c->dead = rc;
 	if (rc == -ETIMEDOUT)
-		return vfu_err(rc, "%s: no reply within %d ms: connection dropped",
+		return FAIL(rc, "%s: no reply within %d ms: connection dropped",
 			       cmd, c->timeout_ms);
 	if (rc == -ECONNRESET)
-		return vfu_err(rc, "%s: the server closed the connection", cmd);
-	return vfu_err(rc, "%s: %s: connection dropped", cmd,
+		return FAIL(rc, "%s: the server closed the connection", cmd);
+	return FAIL(rc, "%s: %s: connection dropped", cmd,
 		       why ? why : strerror(-rc));
 }
 
@@ -350,7 +328,7 @@ static int call(struct sim_vfu *c, struct call *x)
 	iov[0] = (struct iovec){ .iov_base = &h, .iov_len = HDR };
 	iov[1] = x->req[0];
 	iov[2] = x->req[1];
-	deadline = now_ms() + c->timeout_ms;
+	deadline = sim_now_ms() + c->timeout_ms;
 	rc = send_msg(c->fd, iov, 3, x->fds, x->nfds, deadline);
 	if (rc) {
 		rc = lose(c, name, rc, NULL);
@@ -420,13 +398,13 @@ static int call(struct sim_vfu *c, struct call *x)
 		rc = h.error && h.error < 4096 ? -(int)h.error : -EIO;
 		HAL_DEBUG(COMP, "%s: server error %u", name, h.error);
 	} else if (left > room) {
-		rc = vfu_err(-EPROTO, "%s: reply of %zu bytes, at most %zu expected",
+		rc = FAIL(-EPROTO, "%s: reply of %zu bytes, at most %zu expected",
 			     name, left, room);
 	} else if (got < x->rep_min) {
-		rc = vfu_err(-EPROTO, "%s: reply of %zu bytes, %zu expected",
+		rc = FAIL(-EPROTO, "%s: reply of %zu bytes, %zu expected",
 			     name, got, x->rep_min);
 	} else if (rx.lost) {
-		rc = vfu_err(-EPROTO, "%s: more fds than the %u we take",
+		rc = FAIL(-EPROTO, "%s: more fds than the %u we take",
 			     name, VFU_MAX_FDS);
 	} else {
 		x->rep_len = got;
@@ -453,7 +431,7 @@ static int cap_num(const char *key, json_t *val, uint64_t min, uint64_t max,
 	json_int_t v = json_is_integer(val) ? json_integer_value(val) : -1;
 
 	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
-		return vfu_err(-EPROTO, "VERSION: capability %s is not an integer "
+		return FAIL(-EPROTO, "VERSION: capability %s is not an integer "
 			       "in [%llu, %llu]", key, (unsigned long long)min,
 			       (unsigned long long)max);
 	*out = (uint64_t)v;
@@ -477,12 +455,12 @@ static int parse_version(struct sim_vfu *c, const uint8_t *p, size_t len)
 	p += sizeof(v);
 	len -= sizeof(v);
 	if (v.major != VFU_MAJOR) {
-		vfu_err(rc, "VERSION: server answered %u.%u, we speak major %u",
+		FAIL(rc, "VERSION: server answered %u.%u, we speak major %u",
 			v.major, v.minor, VFU_MAJOR);
 		goto out;
 	}
 	if (v.minor > VFU_MINOR) {
-		vfu_err(rc, "VERSION: server answered %u.%u, above our %u.%u",
+		FAIL(rc, "VERSION: server answered %u.%u, above our %u.%u",
 			v.major, v.minor, VFU_MAJOR, VFU_MINOR);
 		goto out;
 	}
@@ -498,17 +476,17 @@ static int parse_version(struct sim_vfu *c, const uint8_t *p, size_t len)
 		goto out;
 	rc = -EPROTO;
 	if (p[len - 1] != '\0') {
-		vfu_err(rc, "VERSION: capabilities JSON is not NUL-terminated");
+		FAIL(rc, "VERSION: capabilities JSON is not NUL-terminated");
 		goto out;
 	}
 	root = json_loadb((const char *)p, len - 1, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		vfu_err(rc, "VERSION: capabilities JSON: %s", jerr.text);
+		FAIL(rc, "VERSION: capabilities JSON: %s", jerr.text);
 		goto out;
 	}
 	obj = json_object_get(root, "capabilities");
 	if (!json_is_object(root) || (obj && !json_is_object(obj))) {
-		vfu_err(rc, "VERSION: the JSON is not {\"capabilities\": {...}}");
+		FAIL(rc, "VERSION: the JSON is not {\"capabilities\": {...}}");
 		goto out;
 	}
 	rc = 0;
@@ -528,10 +506,10 @@ static int parse_version(struct sim_vfu *c, const uint8_t *p, size_t len)
 		} else if (!strcmp(key, "write_multiple")) {
 			/* Whatever it says, we never send WRITE_MULTI. */
 			if (!json_is_boolean(val))
-				rc = vfu_err(-EPROTO, "VERSION: write_multiple "
+				rc = FAIL(-EPROTO, "VERSION: write_multiple "
 					     "is not a boolean");
 		} else {
-			rc = vfu_err(-EPROTO, "VERSION: capability \"%s\" was "
+			rc = FAIL(-EPROTO, "VERSION: capability \"%s\" was "
 				     "not proposed", key);
 		}
 		if (rc)
@@ -570,7 +548,7 @@ static int negotiate(struct sim_vfu *c)
 
 		rc = call(c, &x);
 		if (rc && !c->dead)
-			vfu_err(rc, "VERSION: refused by the server: %s",
+			FAIL(rc, "VERSION: refused by the server: %s",
 				strerror(-rc));
 		if (!rc)
 			rc = parse_version(c, rep, x.rep_len);
@@ -624,7 +602,7 @@ int sim_vfu_connect(const char *path, int timeout_ms, struct sim_vfu **out)
 	memcpy(sa.sun_path, path, len + 1);
 	if (timeout_ms <= 0)
 		timeout_ms = SIM_VFU_TIMEOUT_MS;
-	deadline = now_ms() + timeout_ms;
+	deadline = sim_now_ms() + timeout_ms;
 	for (;;) {
 		const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
 
@@ -638,8 +616,8 @@ int sim_vfu_connect(const char *path, int timeout_ms, struct sim_vfu **out)
 		/* Not there yet, or its backlog is full: the server may be
 		 * starting with us. */
 		if ((rc != -ENOENT && rc != -ECONNREFUSED && rc != -EAGAIN) ||
-		    now_ms() >= deadline)
-			return vfu_err(rc, "connect %s: %s", path, strerror(-rc));
+		    sim_now_ms() >= deadline)
+			return FAIL(rc, "connect %s: %s", path, strerror(-rc));
 		nanosleep(&tick, NULL);
 	}
 	return sim_vfu_attach(fd, timeout_ms, out);
@@ -704,7 +682,7 @@ int sim_vfu_dma_unmap(struct sim_vfu *c, uint64_t iova, uint64_t len)
 	/* "The server responds with the original DMA entry." */
 	rc = call(c, &x);
 	if (!rc && (r.addr != iova || r.size != len))
-		rc = vfu_err(-EPROTO, "DMA_UNMAP: reply names %#llx+%#llx, not "
+		rc = FAIL(-EPROTO, "DMA_UNMAP: reply names %#llx+%#llx, not "
 			     "%#llx+%#llx", (unsigned long long)r.addr,
 			     (unsigned long long)r.size,
 			     (unsigned long long)iova, (unsigned long long)len);
@@ -745,7 +723,7 @@ int sim_vfu_device_info(struct sim_vfu *c, struct vfu_device_info *info)
 	memset(info, 0, sizeof(*info));
 	rc = call(c, &x);
 	if (!rc && info->argsz < sizeof(*info))
-		rc = vfu_err(-EPROTO, "DEVICE_GET_INFO: argsz %u", info->argsz);
+		rc = FAIL(-EPROTO, "DEVICE_GET_INFO: argsz %u", info->argsz);
 	return rc;
 }
 
@@ -763,16 +741,16 @@ static int parse_caps(const struct vfu_region_info *info, const uint8_t *buf,
 
 	while (off) {
 		if (off < sizeof(*info) || off > len || len - off < sizeof(h))
-			return vfu_err(-EPROTO, "GET_REGION_INFO %u: capability at "
+			return FAIL(-EPROTO, "GET_REGION_INFO %u: capability at "
 				       "%u outside the reply", info->index, off);
 		memcpy(&h, buf + off, sizeof(h));
 		if (h.id == VFIO_REGION_INFO_CAP_SPARSE_MMAP && !seen) {
 			if (h.version != 1 || len - off < sizeof(sm))
-				return vfu_err(-EPROTO, "GET_REGION_INFO %u: bad "
+				return FAIL(-EPROTO, "GET_REGION_INFO %u: bad "
 					       "sparse mmap capability", info->index);
 			memcpy(&sm, buf + off, sizeof(sm));
 			if (sm.nr_areas > (len - off - sizeof(sm)) / area_sz)
-				return vfu_err(-EPROTO, "GET_REGION_INFO %u: %u "
+				return FAIL(-EPROTO, "GET_REGION_INFO %u: %u "
 					       "sparse areas overrun the reply",
 					       info->index, sm.nr_areas);
 			for (uint32_t i = 0; i < sm.nr_areas; i++) {
@@ -780,7 +758,7 @@ static int parse_caps(const struct vfu_region_info *info, const uint8_t *buf,
 				       sizeof(a));
 				if (a.offset > info->size ||
 				    a.size > info->size - a.offset)
-					return vfu_err(-EPROTO, "GET_REGION_INFO %u: "
+					return FAIL(-EPROTO, "GET_REGION_INFO %u: "
 						       "sparse area %u outside the "
 						       "region", info->index, i);
 				if (i < room)
@@ -792,7 +770,7 @@ static int parse_caps(const struct vfu_region_info *info, const uint8_t *buf,
 		}
 		/* Only forward: a chain that loops back is refused. */
 		if (h.next && h.next <= off)
-			return vfu_err(-EPROTO, "GET_REGION_INFO %u: capability "
+			return FAIL(-EPROTO, "GET_REGION_INFO %u: capability "
 				       "chain goes back", info->index);
 		off = h.next;
 	}
@@ -826,13 +804,13 @@ int sim_vfu_region_info(struct sim_vfu *c, uint32_t index,
 		memcpy(info, buf, sizeof(*info));
 		rc = -EPROTO;
 		if (info->index != index || info->argsz < sizeof(*info)) {
-			vfu_err(rc, "GET_REGION_INFO %u: reply for region %u, "
+			FAIL(rc, "GET_REGION_INFO %u: reply for region %u, "
 				"argsz %u", index, info->index, info->argsz);
 			goto out;
 		}
 		if (info->argsz <= size) {
 			if (x.rep_len != info->argsz) {
-				vfu_err(rc, "GET_REGION_INFO %u: %zu bytes for "
+				FAIL(rc, "GET_REGION_INFO %u: %zu bytes for "
 					"argsz %u", index, x.rep_len, info->argsz);
 				goto out;
 			}
@@ -841,7 +819,7 @@ int sim_vfu_region_info(struct sim_vfu *c, uint32_t index,
 		/* The capabilities did not fit: ask again with the room the
 		 * server said it needs ("Message sizes"), once. */
 		if (tries || info->argsz > INFO_MAX) {
-			vfu_err(rc, "GET_REGION_INFO %u: argsz %u after we "
+			FAIL(rc, "GET_REGION_INFO %u: argsz %u after we "
 				"offered %u", index, info->argsz, size);
 			goto out;
 		}
@@ -856,7 +834,7 @@ int sim_vfu_region_info(struct sim_vfu *c, uint32_t index,
 		}
 	}
 	if ((info->flags & VFIO_REGION_INFO_FLAG_MMAP) && rfd < 0) {
-		rc = vfu_err(-EPROTO, "GET_REGION_INFO %u: mappable without an fd",
+		rc = FAIL(-EPROTO, "GET_REGION_INFO %u: mappable without an fd",
 			     index);
 		goto out;
 	}
@@ -913,7 +891,7 @@ int sim_vfu_region_io_fds(struct sim_vfu *c, uint32_t index,
 	memcpy(&r, buf, sizeof(r));
 	rc = -EPROTO;
 	if (r.index != index || r.flags || r.argsz < sizeof(r)) {
-		vfu_err(rc, "GET_REGION_IO_FDS %u: reply for region %u, flags %#x, "
+		FAIL(rc, "GET_REGION_IO_FDS %u: reply for region %u, flags %#x, "
 			"argsz %u", index, r.index, r.flags, r.argsz);
 		goto out;
 	}
@@ -922,7 +900,7 @@ int sim_vfu_region_io_fds(struct sim_vfu *c, uint32_t index,
 	if (r.count)
 		stride = (r.argsz - sizeof(r)) / r.count;
 	if (r.count && ((r.argsz - sizeof(r)) % r.count || stride < sub_sz)) {
-		vfu_err(rc, "GET_REGION_IO_FDS %u: argsz %u for %u sub-regions",
+		FAIL(rc, "GET_REGION_IO_FDS %u: argsz %u for %u sub-regions",
 			index, r.argsz, r.count);
 		goto out;
 	}
@@ -932,7 +910,7 @@ int sim_vfu_region_io_fds(struct sim_vfu *c, uint32_t index,
 		goto out;
 	}
 	if (x.rep_len != r.argsz || (r.count && !x.nrfds)) {
-		vfu_err(rc, "GET_REGION_IO_FDS %u: %zu bytes for argsz %u, %u fds",
+		FAIL(rc, "GET_REGION_IO_FDS %u: %zu bytes for argsz %u, %u fds",
 			index, x.rep_len, r.argsz, x.nrfds);
 		goto out;
 	}
@@ -942,7 +920,7 @@ int sim_vfu_region_io_fds(struct sim_vfu *c, uint32_t index,
 		memcpy(s, buf + sizeof(r) + i * stride, sub_sz);
 		if (s->fd_index >= x.nrfds || s->type > VFU_IO_FD_TYPE_IOREGIONFD ||
 		    s->offset + s->size < s->offset) {
-			vfu_err(rc, "GET_REGION_IO_FDS %u: sub-region %u: fd_index "
+			FAIL(rc, "GET_REGION_IO_FDS %u: sub-region %u: fd_index "
 				"%u of %u, type %u", index, i, s->fd_index,
 				x.nrfds, s->type);
 			goto out;
@@ -974,7 +952,7 @@ int sim_vfu_irq_info(struct sim_vfu *c, uint32_t index,
 	memset(info, 0, sizeof(*info));
 	rc = call(c, &x);
 	if (!rc && (info->index != index || info->argsz < sizeof(*info)))
-		rc = vfu_err(-EPROTO, "GET_IRQ_INFO %u: reply for index %u, "
+		rc = FAIL(-EPROTO, "GET_IRQ_INFO %u: reply for index %u, "
 			     "argsz %u", index, info->index, info->argsz);
 	return rc;
 }
@@ -1057,7 +1035,7 @@ static int access1(struct sim_vfu *c, uint16_t cmd, uint32_t region,
 
 	rc = call(c, &x);
 	if (!rc && (r.offset != offset || r.region != region || r.count != n))
-		rc = vfu_err(-EPROTO, "%s: reply for region %u %#llx+%u, asked "
+		rc = FAIL(-EPROTO, "%s: reply for region %u %#llx+%u, asked "
 			     "region %u %#llx+%u", cmd_name(cmd), r.region,
 			     (unsigned long long)r.offset, r.count, region,
 			     (unsigned long long)offset, n);

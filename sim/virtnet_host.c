@@ -150,14 +150,6 @@ static unsigned n_fns;
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -766,7 +758,7 @@ static int ctrl_cmd(struct fn *f, uint8_t cls, uint8_t cmd, const void *data,
 {
 	uint8_t *va = sim_hostmem_va(&f->mem, f->ctrl_iova, 64);
 	struct sim_buf out = { f->ctrl_iova, 2 + len }, in = { f->ctrl_iova + 32, 1 };
-	int64_t deadline = now_ms() + CTRL_WAIT_MS;
+	int64_t deadline = sim_now_ms() + CTRL_WAIT_MS;
 	uint32_t ulen;
 	bool bad;
 	int rc;
@@ -783,7 +775,7 @@ static int ctrl_cmd(struct fn *f, uint8_t cls, uint8_t cmd, const void *data,
 	if (sim_vq_publish(&f->ctrl))
 		kick(f, f->ctrl_q);
 	while (!sim_vq_get_used(&f->ctrl, &ulen, &bad)) {
-		if (bad || now_ms() > deadline)
+		if (bad || sim_now_ms() > deadline)
 			return bad ? -EPROTO : -ETIMEDOUT;
 		sleep_ms(1);
 	}
@@ -1510,15 +1502,15 @@ int main(int argc, char **argv)
 	}
 	HAL_INFO(COMP, "%u function%s attached", n_fns, n_fns == 1 ? "" : "s");
 
-	int64_t next_watch = now_ms() + 1000;
-	t_mark = now_ms() + WARMUP_MS;
+	int64_t next_watch = sim_now_ms() + 1000;
+	t_mark = sim_now_ms() + WARMUP_MS;
 	for (;;) {
 		struct epoll_event ev[8];
 		int64_t wake = !o.bench ? 0 : !marked ? t_mark : t_end;
 		int tmo = 1000;
 
-		if (wake && wake - now_ms() < tmo)
-			tmo = wake > now_ms() ? (int)(wake - now_ms()) : 0;
+		if (wake && wake - sim_now_ms() < tmo)
+			tmo = wake > sim_now_ms() ? (int)(wake - sim_now_ms()) : 0;
 		int n = epoll_wait(ep, ev, 8, tmo);
 
 		for (int i = 0; i < n; i++) {
@@ -1543,18 +1535,18 @@ int main(int argc, char **argv)
 			if (err)
 				goto out;
 		}
-		if (now_ms() >= next_watch) {
+		if (sim_now_ms() >= next_watch) {
 			for (unsigned i = 0; i < n_fns; i++)
 				if (fn_watchdog(fns[i]))
 					goto out;
-			next_watch = now_ms() + 1000;
+			next_watch = sim_now_ms() + 1000;
 		}
-		if (o.bench && !marked && now_ms() >= t_mark) {
+		if (o.bench && !marked && sim_now_ms() >= t_mark) {
 			bench_mark();
 			marked = true;
-			t_mark = now_ms();
+			t_mark = sim_now_ms();
 			t_end = o.seconds ? t_mark + 1000ll * o.seconds : 0;
-		} else if (marked && t_end && now_ms() >= t_end) {
+		} else if (marked && t_end && sim_now_ms() >= t_end) {
 			rc = 0;
 			goto out;
 		}
@@ -1562,7 +1554,7 @@ int main(int argc, char **argv)
 out:
 	/* Measured while the workers still run; after a failure, nothing. */
 	if (!rc && marked)
-		bench_report(now_ms() - t_mark);
+		bench_report(sim_now_ms() - t_mark);
 	/* VFs first, then VF Enable cleared, then the PF. */
 	for (unsigned i = n_fns; i-- > 0;) {
 		struct fn *f = fns[i];

@@ -36,6 +36,8 @@
 #include "sim_vpci.h"
 #include "virtio_dev.h"
 
+/* Log why and return rc. */
+#define FAIL(rc, ...) hal_log_fail((rc), COMP, __VA_ARGS__)
 #define COMP "sim-vpci"
 #define CFG  VFIO_PCI_CONFIG_REGION_INDEX
 
@@ -103,30 +105,6 @@ struct sim_vpci {
 	unsigned n_io_fds;
 	struct queue *q;           /* info.num_queues of them */
 };
-
-static int drv_err(int rc, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Log why the device is refused (or a step failed) and return rc. */
-static int drv_err(int rc, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	HAL_ERR(COMP, "%s", msg);
-	return rc;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- register access ------------------------------------------------------ */
 
@@ -224,14 +202,14 @@ static int read_header(struct sim_vpci *d)
 	 * interface, which this driver does not speak. */
 	if (in->vendor_id != VIRTIO_VENDOR || in->device_id < VIRTIO_DEV_FIRST ||
 	    in->device_id > VIRTIO_DEV_LAST || in->revision < 1)
-		return drv_err(-ENODEV, "%04x:%04x revision %u is not a modern virtio "
+		return FAIL(-ENODEV, "%04x:%04x revision %u is not a modern virtio "
 			       "device", in->vendor_id, in->device_id, in->revision);
 	if ((in->header_type & 0x7f) != PCI_HEADER_TYPE_NORMAL)
-		return drv_err(-ENODEV, "header type %#x is not an endpoint's",
+		return FAIL(-ENODEV, "header type %#x is not an endpoint's",
 			       in->header_type);
 	/* 4.1.5.1.1: no capabilities, no virtio structures. */
 	if (!(status & PCI_STATUS_CAP_LIST))
-		return drv_err(-ENODEV, "no capability list");
+		return FAIL(-ENODEV, "no capability list");
 	in->virtio_id = (uint16_t)(in->device_id - VIRTIO_DEV_FIRST);
 	return 0;
 }
@@ -279,7 +257,7 @@ static int size_bars(struct sim_vpci *d)
 			if ((orig & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
 			    PCI_BASE_ADDRESS_MEM_TYPE_64) {
 				if (i == 5) {
-					rc = drv_err(-EPROTO, "BAR5 claims to be "
+					rc = FAIL(-EPROTO, "BAR5 claims to be "
 						     "64-bit: there is no BAR6");
 					break;
 				}
@@ -297,7 +275,7 @@ static int size_bars(struct sim_vpci *d)
 		 * size: anything else is no BAR a host could place. */
 		b->size = ~m + 1;
 		if (b->size & (b->size - 1))
-			rc = drv_err(-EPROTO, "BAR%u reads back %#llx after all-ones: "
+			rc = FAIL(-EPROTO, "BAR%u reads back %#llx after all-ones: "
 				     "not a size", first, (unsigned long long)m);
 	}
 	cfg_put(d, &rc2, PCI_COMMAND, 2, cmd);
@@ -334,7 +312,7 @@ static int vendor_cap(struct sim_vpci *d, uint32_t pos)
 		return 0;
 	if (len < (type == VIRTIO_CAP_NOTIFY || type == VIRTIO_CAP_PCI ?
 		   VCAP_EXT_SIZE : VCAP_SIZE) || pos + len > PCI_CFG_SPACE_SIZE)
-		return drv_err(-EPROTO, "virtio capability at %#x: cap_len %u",
+		return FAIL(-EPROTO, "virtio capability at %#x: cap_len %u",
 			       pos, len);
 	v.bar = (uint8_t)cfg_get(d, &rc, pos + VCAP_BAR, 1);
 	v.offset = cfg_get(d, &rc, pos + VCAP_OFFSET, 4);
@@ -366,7 +344,7 @@ static int msix_cap(struct sim_vpci *d, uint32_t pos)
 	if (in->msix_cap)
 		return 0;
 	if (pos + PCI_CAP_MSIX_SIZEOF > PCI_CFG_SPACE_SIZE)
-		return drv_err(-EPROTO, "MSI-X capability at %#x runs past config "
+		return FAIL(-EPROTO, "MSI-X capability at %#x runs past config "
 			       "space", pos);
 	ctl = cfg_get(d, &rc, pos + PCI_MSIX_FLAGS, 2);
 	table = cfg_get(d, &rc, pos + PCI_MSIX_TABLE, 4);
@@ -394,10 +372,10 @@ static int walk_caps(struct sim_vpci *d)
 	pos = cfg_get(d, &rc, PCI_CAPABILITY_LIST, 1) & ~3u;
 	while (!rc && pos) {
 		if (pos < PCI_STD_HEADER_SIZEOF)
-			return drv_err(-EPROTO, "capability pointer %#x points into "
+			return FAIL(-EPROTO, "capability pointer %#x points into "
 				       "the header", pos);
 		if (seen[pos / 32] & (1u << (pos / 4 % 8)))
-			return drv_err(-ELOOP, "capability list loops back to %#x",
+			return FAIL(-ELOOP, "capability list loops back to %#x",
 				       pos);
 		seen[pos / 32] |= (uint8_t)(1u << (pos / 4 % 8));
 		hdr = cfg_get(d, &rc, pos, 2);
@@ -428,7 +406,7 @@ static int sriov_cap(struct sim_vpci *d, uint32_t pos)
 	if (in->sriov_cap)
 		return 0;
 	if (pos + PCI_EXT_CAP_SRIOV_SIZEOF > PCI_CFG_SPACE_EXP_SIZE)
-		return drv_err(-EPROTO, "SR-IOV capability at %#x runs past config "
+		return FAIL(-EPROTO, "SR-IOV capability at %#x runs past config "
 			       "space", pos);
 	in->initial_vfs = (uint16_t)cfg_get(d, &rc, pos + PCI_SRIOV_INITIAL_VF, 2);
 	in->total_vfs = (uint16_t)cfg_get(d, &rc, pos + PCI_SRIOV_TOTAL_VF, 2);
@@ -453,11 +431,11 @@ static int walk_ecaps(struct sim_vpci *d)
 		return 0;
 	while (pos) {
 		if (pos < PCI_CFG_SPACE_SIZE || pos > PCI_CFG_SPACE_EXP_SIZE - 4)
-			return drv_err(-EPROTO, "extended capability pointer %#x "
+			return FAIL(-EPROTO, "extended capability pointer %#x "
 				       "outside extended config space", pos);
 		i = (pos - PCI_CFG_SPACE_SIZE) / 4;
 		if (seen[i / 8] & (1u << (i % 8)))
-			return drv_err(-ELOOP, "extended capability list loops "
+			return FAIL(-ELOOP, "extended capability list loops "
 				       "back to %#x", pos);
 		seen[i / 8] |= (uint8_t)(1u << (i % 8));
 		rc = sim_vfu_cfg_read32(d->c, pos, &hdr);
@@ -492,10 +470,10 @@ static int check_vcap(const struct sim_vpci *d, const struct sim_vpci_vcap *s,
 	uint64_t bar_size;
 
 	if (!s->cap)
-		return drv_err(-ENODEV, "no %s capability", name);
+		return FAIL(-ENODEV, "no %s capability", name);
 	bar_size = d->info.bar[s->bar].size;
 	if (s->length < min || (uint64_t)s->offset + s->length > bar_size)
-		return drv_err(-EPROTO, "%s structure BAR%u %#x+%#x: outside the "
+		return FAIL(-EPROTO, "%s structure BAR%u %#x+%#x: outside the "
 			       "BAR of %#llx bytes or shorter than %u", name,
 			       s->bar, s->offset, s->length,
 			       (unsigned long long)bar_size, min);
@@ -523,10 +501,10 @@ static int check_layout(struct sim_vpci *d)
 		return rc;
 	/* This host has no INTx: MSI-X or nothing. */
 	if (!in->msix_cap)
-		return drv_err(-ENODEV, "no MSI-X capability");
+		return FAIL(-ENODEV, "no MSI-X capability");
 	if (!in_bar(in, in->msix_table_bar, in->msix_table_off, n * PCI_MSIX_ENTRY_SIZE) ||
 	    !in_bar(in, in->msix_pba_bar, in->msix_pba_off, (n + 63) / 64 * 8))
-		return drv_err(-EPROTO, "MSI-X table (BAR%u %#x) or PBA (BAR%u %#x) "
+		return FAIL(-EPROTO, "MSI-X table (BAR%u %#x) or PBA (BAR%u %#x) "
 			       "of %llu vectors outside its BAR",
 			       in->msix_table_bar, in->msix_table_off,
 			       in->msix_pba_bar, in->msix_pba_off,
@@ -545,9 +523,9 @@ static int enumerate(struct sim_vpci *d)
 		return rc;
 	rc = sim_vfu_irq_info(d->c, VFIO_PCI_MSIX_IRQ_INDEX, &irq);
 	if (rc)
-		return drv_err(rc, "MSI-X interrupt information: %s", strerror(-rc));
+		return FAIL(rc, "MSI-X interrupt information: %s", strerror(-rc));
 	if (!(irq.flags & VFIO_IRQ_INFO_EVENTFD) || !irq.count)
-		return drv_err(-ENODEV, "the server delivers no MSI-X by eventfd "
+		return FAIL(-ENODEV, "the server delivers no MSI-X by eventfd "
 			       "(flags %#x, %u vectors)", irq.flags, irq.count);
 	d->info.irq_count = irq.count < d->info.msix_size ? irq.count :
 			    d->info.msix_size;
@@ -634,7 +612,7 @@ static int msix_enable(struct sim_vpci *d, uint16_t n)
 	cmd = cfg_get(d, &rc, PCI_COMMAND, 2);
 	cfg_put(d, &rc, PCI_COMMAND, 2, cmd | PCI_COMMAND_INTX_DISABLE);
 	if (rc) {
-		drv_err(rc, "MSI-X with %u vectors: %s", n, strerror(-rc));
+		FAIL(rc, "MSI-X with %u vectors: %s", n, strerror(-rc));
 		msix_disable(d);
 	}
 	return rc;
@@ -668,10 +646,10 @@ static int queue_config(struct sim_vpci *d, uint16_t i, const struct sim_vq *vq,
 	if (rc)
 		return rc;
 	if (!max || en)
-		return drv_err(-ENOENT, "queue %u is %s", i,
+		return FAIL(-ENOENT, "queue %u is %s", i,
 			       max ? "already enabled" : "not available");
 	if (vq->size > max)
-		return drv_err(-EINVAL, "queue %u: size %u above the device's %u",
+		return FAIL(-EINVAL, "queue %u: size %u above the device's %u",
 			       i, vq->size, max);
 	cc_put(d, &rc, CC_Q_SIZE, 2, vq->size);
 	size = cc_get(d, &rc, CC_Q_SIZE, 2);
@@ -686,18 +664,18 @@ static int queue_config(struct sim_vpci *d, uint16_t i, const struct sim_vq *vq,
 	/* A size the device did not take would leave it reading a ring
 	 * longer than ours. */
 	if (size != vq->size)
-		return drv_err(-EINVAL, "queue %u: size %u refused (reads %u)", i,
+		return FAIL(-EINVAL, "queue %u: size %u refused (reads %u)", i,
 			       vq->size, size);
 	if (vec != v) {
 		if (vec == VQ_NO_VECTOR)
 			return -EBUSY;
-		return drv_err(-EPROTO, "queue %u: vector %u reads back %u", i,
+		return FAIL(-EPROTO, "queue %u: vector %u reads back %u", i,
 			       v, vec);
 	}
 	/* 4.1.4.4: cap.length >= queue_notify_off * multiplier + 2. */
 	off = (uint64_t)noff * in->notify_mult;
 	if (off + 2 > in->notify.length)
-		return drv_err(-EPROTO, "queue %u: notify offset %u * %u outside "
+		return FAIL(-EPROTO, "queue %u: notify offset %u * %u outside "
 			       "the notification structure (%u bytes)", i, noff,
 			       in->notify_mult, in->notify.length);
 	*q = (struct queue){ .live = true, .vector = v,
@@ -805,7 +783,7 @@ const struct sim_vpci_info *sim_vpci_info(const struct sim_vpci *d)
 
 int sim_vpci_reset(struct sim_vpci *d)
 {
-	int64_t deadline = now_ms() + SIM_VPCI_RESET_MS;
+	int64_t deadline = sim_now_ms() + SIM_VPCI_RESET_MS;
 	const struct timespec tick = { .tv_nsec = 1000 * 1000 };
 	int rc = 0;
 
@@ -819,8 +797,8 @@ int sim_vpci_reset(struct sim_vpci *d)
 
 		if (rc || !st)
 			return rc;
-		if (now_ms() >= deadline)
-			return drv_err(-ETIMEDOUT, "reset: status still %#x after "
+		if (sim_now_ms() >= deadline)
+			return FAIL(-ETIMEDOUT, "reset: status still %#x after "
 				       "%d ms", st, SIM_VPCI_RESET_MS);
 		nanosleep(&tick, NULL);
 	}
@@ -854,7 +832,7 @@ int sim_vpci_negotiate(struct sim_vpci *d, uint64_t want, uint64_t *features)
 		goto fail;
 	/* A modern driver needs VERSION_1 and always accepts it. */
 	if (!(offered & VDEV_BIT(VIRTIO_F_VERSION_1))) {
-		rc = drv_err(-ENOTSUP, "VERSION_1 not offered (%#llx): a legacy "
+		rc = FAIL(-ENOTSUP, "VERSION_1 not offered (%#llx): a legacy "
 			     "device", (unsigned long long)offered);
 		goto fail;
 	}
@@ -869,7 +847,7 @@ int sim_vpci_negotiate(struct sim_vpci *d, uint64_t want, uint64_t *features)
 	if (rc)
 		goto fail;
 	if (!(st & VIRTIO_STATUS_FEATURES_OK)) {
-		rc = drv_err(-ENOTSUP, "FEATURES_OK refused for %#llx (status %#x)",
+		rc = FAIL(-ENOTSUP, "FEATURES_OK refused for %#llx (status %#x)",
 			     (unsigned long long)accept, st);
 		goto fail;
 	}
@@ -944,13 +922,13 @@ int sim_vpci_setup_queues(struct sim_vpci *d, uint16_t n,
 		shared = true;
 	}
 	if (rc == -EBUSY)
-		rc = drv_err(rc, "the device refuses even a shared queue vector");
+		rc = FAIL(rc, "the device refuses even a shared queue vector");
 	if (rc)
 		goto fail;
 	cc_put(d, &rc, CC_MSIX, 2, 0);
 	v = cc_get(d, &rc, CC_MSIX, 2);
 	if (!rc && v != 0)
-		rc = drv_err(-EBUSY, "configuration vector 0 reads back %u", v);
+		rc = FAIL(-EBUSY, "configuration vector 0 reads back %u", v);
 	if (rc)
 		goto fail;
 	get_kick_fds(d);
@@ -962,7 +940,7 @@ int sim_vpci_setup_queues(struct sim_vpci *d, uint16_t n,
 		/* A device that cannot use the rings leaves it 0. */
 		v = cc_get(d, &rc, CC_Q_ENABLE, 2);
 		if (!rc && v != 1)
-			rc = drv_err(-EIO, "queue %u: the device did not enable it",
+			rc = FAIL(-EIO, "queue %u: the device did not enable it",
 				     i);
 	}
 	if (rc)
@@ -988,7 +966,7 @@ int sim_vpci_driver_ok(struct sim_vpci *d)
 		return rc;
 	if (!(st & VIRTIO_STATUS_DRIVER_OK) ||
 	    (st & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
-		return drv_err(-EIO, "DRIVER_OK: status reads %#x", st);
+		return FAIL(-EIO, "DRIVER_OK: status reads %#x", st);
 	return 0;
 }
 
@@ -1070,7 +1048,7 @@ int sim_vpci_config_read(struct sim_vpci *d, uint32_t off, void *buf,
 		if (before == after)
 			return 0;
 	}
-	return drv_err(-EAGAIN, "device configuration %#x+%u: generation changed "
+	return FAIL(-EAGAIN, "device configuration %#x+%u: generation changed "
 		       "on each of %d reads", off, len, SIM_VPCI_GEN_TRIES);
 }
 

@@ -44,6 +44,10 @@ void hal_log_set_ratelimit(uint32_t burst, uint32_t interval_ms);
 
 void hal_log(enum hal_log_level level, const char *comp, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log an error line and return rc, where refusing something is also the
+ * answer: return hal_log_fail(-EPROTO, COMP, "why %u", x); */
+int hal_log_fail(int rc, const char *comp, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Per-call-site rate-limit state; zero-initialised. */
 struct hal_log_rl {

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "hal_vfio_user_proto.h"
 #include "sim_hostmem.h"
@@ -167,5 +168,14 @@ SIM_VFU_TYPED(64)
 
 /* DEVICE_RESET; the server may take long: it gets the same timeout. */
 int sim_vfu_reset(struct sim_vfu *c);
+
+/* Milliseconds of CLOCK_MONOTONIC: the simulated host's deadlines. */
+static inline int64_t sim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #endif

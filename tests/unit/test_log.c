@@ -153,6 +153,15 @@ static void test_dp_debug_compiled_out(void **state)
 #endif
 }
 
+static void test_fail_logs_and_returns_its_code(void **state)
+{
+	(void)state;
+	assert_int_equal(hal_log_fail(-71, "vfu", "reply of %u bytes", 3u), -71);
+	assert_string_equal(last, "ERR vfu: reply of 3 bytes");
+	assert_int_equal(hal_log_fail(0, "vfu", "x"), 0);
+	assert_int_equal(nlines, 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -163,6 +172,7 @@ int main(void)
 		T(test_rate_limit),
 		T(test_suppressed_count_reported),
 		T(test_dp_debug_compiled_out),
+		T(test_fail_logs_and_returns_its_code),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
