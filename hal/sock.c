@@ -176,6 +176,30 @@ long hal_sock_recv(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
 	return (long)n;
 }
 
+int hal_sock_rx_fill(int sock, struct hal_sock_rx *rx, uint8_t *buf, size_t want)
+{
+	while (rx->len < want) {
+		long n = hal_sock_recv(sock, buf + rx->len, want - rx->len, rx->fds,
+				       &rx->nfds, rx->max_fds);
+		if (n == -EAGAIN)
+			return -EAGAIN;
+		if (n <= 0) {
+			hal_sock_rx_drop(rx);
+			return n == 0 ? -ECONNRESET : (int)n;
+		}
+		rx->len += (size_t)n;
+	}
+	return 0;
+}
+
+void hal_sock_rx_drop(struct hal_sock_rx *rx)
+{
+	for (unsigned i = 0; i < rx->nfds; i++)
+		hal_close_fd(&rx->fds[i]);
+	rx->nfds = 0;
+	rx->len = 0;
+}
+
 /*
  * Seals are read first (they can only be added, never removed), then the
  * size: once F_SEAL_SHRINK is seen, the size checked cannot shrink under

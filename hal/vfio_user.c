@@ -58,9 +58,7 @@ struct hal_vfu_dev {
 	unsigned nwin;
 	/* the message being received */
 	uint8_t rx[MSG_MAX];
-	size_t rx_len;
-	int rx_fds[VFU_MAX_FDS];
-	unsigned rx_nfds;
+	struct hal_sock_rx in;
 	uint64_t drain;   /* bytes of an oversized message still to discard */
 	struct vfu_hdr drain_hdr;
 	bool attached;    /* a client sent something since the last disconnect */
@@ -722,15 +720,6 @@ out_fds:
 
 /* ---- socket ------------------------------------------------------------- */
 
-static void rx_drop(struct hal_vfu_dev *d)
-{
-	for (unsigned i = 0; i < d->rx_nfds; i++)
-		hal_close_fd(&d->rx_fds[i]);
-	d->rx_nfds = 0;
-	d->rx_len = 0;
-	d->drain = 0;
-}
-
 /* Send what is left of the reply; 0 once it is all out, -EAGAIN while the
  * socket is full (the owner waits for it to be writable), another
  * -errno when the stream is broken. */
@@ -754,16 +743,18 @@ static int serve_drain(struct hal_vfu_dev *d, int sock)
 {
 	while (d->drain) {
 		size_t want = d->drain < sizeof(d->rx) ? (size_t)d->drain : sizeof(d->rx);
-		long n = hal_sock_recv(sock, d->rx, want, d->rx_fds, &d->rx_nfds, VFU_MAX_FDS);
-		if (n <= 0) {
-			int rc = n == 0 ? -ECONNRESET : (int)n;
+		int rc;
+
+		d->in.len = 0;
+		rc = hal_sock_rx_fill(sock, &d->in, d->rx, want);
+		d->drain -= d->in.len;
+		if (rc) {
 			if (rc != -EAGAIN)
-				rx_drop(d);
+				d->drain = 0;
 			return rc;
 		}
-		d->drain -= (uint64_t)n;
 	}
-	rx_drop(d);
+	hal_sock_rx_drop(&d->in);
 	d->tx_len = error_reply(&d->drain_hdr, d->reply, EMSGSIZE);
 	int rc = flush(d, sock);
 	return rc && rc != -EAGAIN ? rc : EMSGSIZE;
@@ -771,6 +762,7 @@ static int serve_drain(struct hal_vfu_dev *d, int sock)
 
 int hal_vfu_serve(struct hal_vfu_dev *d, int sock)
 {
+	struct vfu_hdr h;
 	unsigned nrfds;
 	int rc;
 
@@ -780,47 +772,31 @@ int hal_vfu_serve(struct hal_vfu_dev *d, int sock)
 		return rc;
 	if (d->drain)
 		return serve_drain(d, sock);
-	for (;;) {
-		size_t want = HDR;
-		if (d->rx_len >= HDR) {
-			struct vfu_hdr h;
-			memcpy(&h, d->rx, sizeof(h));
-			/* Checked before a payload byte is read. */
-			if (h.size < HDR) {
-				HAL_LOG_RL(HAL_LOG_WARN, COMP,
-					   "%s: message size %u: stream error", d->name, h.size);
-				rx_drop(d);
-				return -EMSGSIZE;
-			}
-			if (h.size > MSG_MAX) {
-				HAL_LOG_RL(HAL_LOG_WARN, COMP,
-					   "%s: command %u of %u bytes refused: more than any command takes (%zu)",
-					   d->name, h.cmd, h.size, (size_t)MSG_MAX);
-				d->drain_hdr = h;
-				d->drain = h.size - HDR;
-				return serve_drain(d, sock);
-			}
-			want = h.size;
-			if (d->rx_len == want)
-				break;
-		}
-		/* Never read past this message: the next one's fds stay
-		 * with it. */
-		long n = hal_sock_recv(sock, d->rx + d->rx_len, want - d->rx_len,
-				       d->rx_fds, &d->rx_nfds, VFU_MAX_FDS);
-		if (n == 0 || (n < 0 && n != -EAGAIN)) {
-			rx_drop(d);
-			return n == 0 ? -ECONNRESET : (int)n;
-		}
-		if (n < 0)
-			return -EAGAIN;
-		d->rx_len += (size_t)n;
+	if ((rc = hal_sock_rx_fill(sock, &d->in, d->rx, HDR)))
+		return rc;
+	memcpy(&h, d->rx, sizeof(h));
+	/* Checked before a payload byte is read. */
+	if (h.size < HDR) {
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: message size %u: stream error",
+			   d->name, h.size);
+		hal_sock_rx_drop(&d->in);
+		return -EMSGSIZE;
 	}
-	rc = hal_vfu_handle(d, d->rx, d->rx_len, d->rx_fds, d->rx_nfds, d->reply,
+	if (h.size > MSG_MAX) {
+		HAL_LOG_RL(HAL_LOG_WARN, COMP,
+			   "%s: command %u of %u bytes refused: more than any command takes (%zu)",
+			   d->name, h.cmd, h.size, (size_t)MSG_MAX);
+		d->drain_hdr = h;
+		d->drain = h.size - HDR;
+		return serve_drain(d, sock);
+	}
+	if ((rc = hal_sock_rx_fill(sock, &d->in, d->rx, h.size)))
+		return rc;
+	rc = hal_vfu_handle(d, d->rx, d->in.len, d->in.fds, d->in.nfds, d->reply,
 			    &d->tx_len, d->tx_fds, &nrfds);
 	d->tx_nfds = nrfds;
-	d->rx_nfds = 0; /* handle owns them now */
-	d->rx_len = 0;
+	d->in.nfds = 0; /* handle owns them now */
+	d->in.len = 0;
 	if (rc < 0)
 		return rc;
 	int e = flush(d, sock);
@@ -882,6 +858,7 @@ struct hal_vfu_dev *hal_vfu_create(const struct hal_vfu_params *p,
 	d->nq = vpci_vdev(pci)->num_queues;
 	d->nvec = vpci_num_vectors(pci);
 	d->client_max_fds = VFU_DEF_MAX_FDS;
+	d->in.max_fds = VFU_MAX_FDS;
 	d->notify_fd = -1;
 	if (p->notify_mmap && (d->notify_fd = notify_file()) < 0)
 		goto fail;
@@ -913,7 +890,8 @@ void hal_vfu_disconnect(struct hal_vfu_dev *d)
 	windows_release(d);
 	if (d->irq)
 		irqs_off(d, d->nvec);
-	rx_drop(d);
+	hal_sock_rx_drop(&d->in);
+	d->drain = 0;
 	d->versioned = false;
 	d->client_max_fds = VFU_DEF_MAX_FDS;
 }

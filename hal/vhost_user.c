@@ -164,9 +164,7 @@ struct hal_vhu_dev {
 
 	/* the message being received by hal_vhu_serve */
 	uint8_t rx[HAL_VHU_MSG_MAX];
-	size_t rx_len;
-	int rx_fds[HAL_VHU_MAX_FDS];
-	unsigned rx_nfds;
+	struct hal_sock_rx in;
 };
 
 /* One message while it is handled. */
@@ -1505,52 +1503,29 @@ out_fds:
 
 /* ---- socket ------------------------------------------------------------- */
 
-static void rx_drop(struct hal_vhu_dev *d)
-{
-	for (unsigned i = 0; i < d->rx_nfds; i++)
-		hal_close_fd(&d->rx_fds[i]);
-	d->rx_nfds = 0;
-	d->rx_len = 0;
-}
-
 int hal_vhu_serve(struct hal_vhu_dev *d, int sock)
 {
 	uint8_t reply[HAL_VHU_MSG_MAX];
 	size_t rlen = sizeof(reply);
+	uint32_t size;
 	int rfd, rc;
 
-	for (;;) {
-		size_t want = HAL_VHU_HDR_SIZE;
-		if (d->rx_len >= HAL_VHU_HDR_SIZE) {
-			uint32_t size;
-			memcpy(&size, d->rx + 8, sizeof(size));
-			/* Checked before a payload byte is read. */
-			if (size > HAL_VHU_MAX_PAYLOAD) {
-				HAL_LOG_RL(HAL_LOG_WARN, COMP,
-					   "%s: payload size %u: stream error", d->name, size);
-				rx_drop(d);
-				return -EMSGSIZE;
-			}
-			want += size;
-			if (d->rx_len == want)
-				break;
-		}
-		/* Never read past this message: the next one's fds must stay
-		 * with it. */
-		long n = hal_sock_recv(sock, d->rx + d->rx_len, want - d->rx_len,
-				       d->rx_fds, &d->rx_nfds, HAL_VHU_MAX_FDS);
-		if (n == -EAGAIN)
-			return -EAGAIN;
-		if (n <= 0) {
-			rx_drop(d);
-			return n == 0 ? -ECONNRESET : (int)n;
-		}
-		d->rx_len += (size_t)n;
+	if ((rc = hal_sock_rx_fill(sock, &d->in, d->rx, HAL_VHU_HDR_SIZE)))
+		return rc;
+	memcpy(&size, d->rx + 8, sizeof(size));
+	/* Checked before a payload byte is read. */
+	if (size > HAL_VHU_MAX_PAYLOAD) {
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: payload size %u: stream error",
+			   d->name, size);
+		hal_sock_rx_drop(&d->in);
+		return -EMSGSIZE;
 	}
-	rc = hal_vhu_handle(d, d->rx, d->rx_len, d->rx_fds, d->rx_nfds, reply,
+	if ((rc = hal_sock_rx_fill(sock, &d->in, d->rx, HAL_VHU_HDR_SIZE + size)))
+		return rc;
+	rc = hal_vhu_handle(d, d->rx, d->in.len, d->in.fds, d->in.nfds, reply,
 			    &rlen, &rfd);
-	d->rx_nfds = 0; /* handle owns them now */
-	d->rx_len = 0;
+	d->in.nfds = 0; /* handle owns them now */
+	d->in.len = 0;
 	if (rc < 0)
 		return rc;
 	if (rlen) {
@@ -1591,6 +1566,7 @@ struct hal_vhu_dev *hal_vhu_create(const struct hal_vhu_params *p,
 		goto nomem;
 	snprintf(d->name, sizeof(d->name), "%s", p->name ? p->name : "vhost-user");
 	d->p = *p;
+	d->in.max_fds = HAL_VHU_MAX_FDS;
 	d->p.name = d->name;
 	d->ops = *ops;
 	d->ctx = ctx;
@@ -1639,7 +1615,7 @@ void hal_vhu_disconnect(struct hal_vhu_dev *d)
 	fd_map_release(&d->infl);
 	d->infl_offset = d->infl_size = 0;
 	d->infl_nq = d->infl_qs = 0;
-	rx_drop(d);
+	hal_sock_rx_drop(&d->in);
 	d->owner = false;
 	d->features_set = false;
 	d->acked = 0;

@@ -33,6 +33,24 @@ long hal_sock_send_some(int sock, const void *buf, size_t len, const int *fds,
 long hal_sock_recv(int sock, void *buf, size_t len, int *fds, unsigned *nfds,
 		   unsigned max);
 
+/* One message being received: its bytes so far (in the caller's buffer)
+ * and the fds that came with them, at most max_fds (set by the owner;
+ * <= HAL_SOCK_RX_FDS), the rest closed. */
+#define HAL_SOCK_RX_FDS 16
+struct hal_sock_rx {
+	size_t len;
+	unsigned nfds, max_fds;
+	int fds[HAL_SOCK_RX_FDS];
+};
+
+/* Receive into buf until rx->len == want, never past it (the next
+ * message's fds stay with it). 0 once there, -EAGAIN when the socket has
+ * nothing more now (what came is kept), -ECONNRESET at end of file or
+ * another -errno (what came is dropped: the stream is over). */
+int hal_sock_rx_fill(int sock, struct hal_sock_rx *rx, uint8_t *buf, size_t want);
+/* Forget what was received: its fds closed. */
+void hal_sock_rx_drop(struct hal_sock_rx *rx);
+
 /* Map [offset, offset + len) of a peer's fd shared, read-only or
  * read-write. Refused (a positive errno, with a rate-limited log line
  * naming `who` and `what`): an empty or wrapping range; a file that is
