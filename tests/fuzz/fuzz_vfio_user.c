@@ -24,7 +24,6 @@
  * exactly the fds it held when the input began and no mapping of a client
  * memfd is left. Odd-length inputs run with notify_mmap.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,35 +49,13 @@
 		} \
 	} while (0)
 
+#include "fuzz_fds.h"
+
+static const char *const map_names[] = { "vfu-fuzz-mem", NULL };
+
 #define MEM_SIZE (64u << 10)
 
 static int g_obj[4];
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	CHECK(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	CHECK(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "vfu-fuzz-mem"))
-			n++;
-	fclose(f);
-	return n;
-}
 
 static int make_memfd(bool seal)
 {
@@ -185,7 +162,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vpci_destroy(pci);
 	vnet_fini(&net);
 	dma_space_destroy(dma);
-	CHECK(count_fds() == base);
-	CHECK(count_maps() == 0);
+	if (count_fds() != base) {
+		fprintf(stderr, "fuzz_vfio_user: %d fds, expected %d\n", count_fds(), base);
+		list_fds();
+		abort();
+	}
+	CHECK(count_maps(map_names) == 0);
 	return 0;
 }

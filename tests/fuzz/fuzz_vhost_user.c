@@ -34,7 +34,6 @@
  * process holds exactly the fds it held when the input began (no leak)
  * and no mapping of a front-end memfd is left.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,52 +58,14 @@
 		} \
 	} while (0)
 
+#include "fuzz_fds.h"
+
+static const char *const map_names[] = { "vhu-fuzz-mem", "virtnet-inflight", NULL };
+
 #define MEM_SIZE (64u << 10)
 
 static int g_obj[4]; /* memfd A, memfd B, unsealed memfd, eventfd */
 static int g_fds_base;
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	CHECK(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static void list_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	char path[300], target[300];
-
-	while (d && (e = readdir(d))) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		ssize_t n = readlink(path, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = 0;
-		fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
-	}
-	if (d)
-		closedir(d);
-}
-
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	CHECK(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "vhu-fuzz-mem") || strstr(line, "virtnet-inflight"))
-			n++;
-	fclose(f);
-	return n;
-}
 
 static int make_memfd(bool seal)
 {
@@ -270,6 +231,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		list_fds();
 		abort();
 	}
-	CHECK(count_maps() == 0);
+	CHECK(count_maps(map_names) == 0);
 	return 0;
 }
