@@ -138,6 +138,24 @@ wait_for "$tmp/host1.out" "^pf1: tap" 20 && ok "virtnet-host: pf1 attached" ||
 	{ bad "virtnet-host: pf1"; cat "$tmp/host1.log"; }
 addr "${HOST}1" pf1 10.77.0.2
 pings "${HOST}1" 10.77.0.254 "pf1 to the wire"
+# One client per function: a second one on pf1's socket is closed at once.
+if python3 - "$tmp/run/pf1.sock" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+sys.exit(0 if s.recv(16) == b"" else 1)
+EOF
+then
+	ok "a second client on pf1 is refused while virtnet-host holds it"
+else
+	bad "a second client on pf1 is refused"
+fi
+t=$(tel /virtnet/device,pf1)
+case "$t" in
+*'"transport": "vfio-user"'*'"connected": 1'*) ok "telemetry: pf1 is a connected vfio-user function" ;;
+*) bad "telemetry of pf1: $t" ;;
+esac
 
 # ---- the PF and two VFs ------------------------------------------------------
 nfn=3 host_up "PF with 2 VFs, interrupts" --netns "$HOST" --vfs 2 --vf-netns "$CT" \
