@@ -43,7 +43,7 @@ LIBS        := $(DPDK_LIBS) -lrte_bus_vdev $(JSON_LIBS) $(EV_LIBS) -lpthread
 TEST_LIBS   := -lrte_net_ring
 
 # Library sources shared by every program and test.
-LIB_SRCS := hal/log.c hal/eswitch_sim.c hal/sock.c hal/vhost_user.c hal/vfio_user.c \
+LIB_SRCS := hal/log.c hal/eswitch_sim.c hal/veth.c hal/sock.c hal/vhost_user.c hal/vfio_user.c \
             emu/dma.c emu/virtq.c emu/virtq_packed.c emu/virtio_dev.c emu/virtio_pci.c emu/vnet_rss.c emu/vnet_hdr.c emu/virtio_net.c emu/vnet_dp.c \
             firmware/board.c firmware/config.c firmware/jsonfile.c firmware/dp.c firmware/fn.c firmware/vfu.c firmware/vu.c \
             sim/hostmem.c sim/drv_vq.c sim/drv_net.c sim/vfu_client.c sim/vpci_drv.c

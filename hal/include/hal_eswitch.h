@@ -6,9 +6,22 @@
  * The sim backend makes each representor a DPDK net_tap port whose Linux
  * interface carries the board's representor name (pf0, pf0vf3, ...) in the
  * network namespace virtnetd runs in; the sim topology bridges those
- * interfaces to the wire. On BlueField the backend is the mlx5 SF
- * representor (not built here). For benchmarks a representor may be a
- * net_null port: no kernel in the way, so the figures are the datapath's.
+ * interfaces to the wire. DPDK 22.11's net_tap carries no frame above
+ * 1522 bytes, so a representor with a larger MTU is a net_af_packet port
+ * on a veth pair instead: the interface with the representor's name (and
+ * MTU, and no segmentation or checksum offload) is one end, the port reads and writes
+ * the other ("vnrepN"); its receive buffers must hold a whole frame
+ * (hal_rep_buf_size). What net_af_packet (22.11) brings with it: no RX
+ * interrupts; its sockets join a fanout group that reassembles IPv4
+ * fragments, so a datagram that arrives fragmented is read whole (and cut
+ * at 10,174 bytes, a ring slot); an 802.1ad outer tag is read back as
+ * 802.1Q; its transmit may wait in poll() for a ring slot the kernel has
+ * not sent yet (a veth sends as it is asked). A veth pair outlives a
+ * process that dies: the next one to create that representor removes it
+ * if nobody reads its other end. On BlueField the backend is
+ * the mlx5 SF representor (not built here). For benchmarks a representor
+ * may be a net_null port: no kernel in the way, so the figures are the
+ * datapath's.
  *
  * A port is configured with one TX queue per datapath lcore (each lcore
  * sends on its own) and as many RX queues (a tap port pairs them; the
@@ -38,7 +51,11 @@ struct hal_rep {
 	uint16_t nq;                    /* RX queues = TX queues */
 	uint64_t tx_offloads;           /* RTE_ETH_TX_OFFLOAD_* enabled */
 	bool rx_intr;                   /* RX interrupts configured */
+	char peer[HAL_REP_IFNAMSIZ];    /* a veth pair's other end, or "" */
 };
+
+/* The largest representor MTU (a jumbo frame of 9216 bytes of payload). */
+#define HAL_REP_MAX_MTU 9216
 
 #define HAL_REP_NULL_SINK   1
 #define HAL_REP_NULL_SOURCE 2
@@ -50,9 +67,14 @@ struct hal_rep_cfg {
 				    * receives nothing (HAL_REP_NULL_SINK) or
 				    * 64-byte frames as fast as it is read
 				    * (HAL_REP_NULL_SOURCE); 0: a tap */
-	struct rte_mempool *mp;    /* RX buffers */
+	struct rte_mempool *mp;    /* RX buffers, of hal_rep_buf_size(mtu) */
 	uint16_t rx_desc, tx_desc; /* 0: 1024 */
+	uint16_t mtu;              /* 68..HAL_REP_MAX_MTU; 0: 1500 */
 };
+
+/* The data room (rte_pktmbuf_pool_create's data_room_size) a
+ * representor of this MTU needs of its receive buffers. */
+uint16_t hal_rep_buf_size(uint16_t mtu);
 
 /* Create and start the representor `ifname` (1..15 characters of
  * [A-Za-z0-9_.-]). 0, or -errno with a reason in err. */
