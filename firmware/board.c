@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "board.h"
+#include "hal_eswitch.h"
 #include "jsonfile.h"
 
 /* A board file is a few hundred bytes; refuse anything absurd up front. */
@@ -51,6 +52,7 @@ static const struct field fields[] = {
 	{ "representor_name_vf", true },
 	{ "uplinks", true },
 	{ "sf_base", false },
+	{ "max_mtu", false },
 };
 
 static const struct {
@@ -506,6 +508,15 @@ static int parse_board(struct jf_ctx *c, const json_t *root, struct board *b)
 	if (parse_mac_base(c, root, b))
 		return -1;
 
+	/* The largest device MTU its representors carry; 1500 if unsaid. */
+	b->max_mtu = 1500;
+	if (json_object_get(root, "max_mtu") &&
+	    get_uint(c, root, "max_mtu", 68, 65535, &b->max_mtu))
+		return -1;
+	if (b->eswitch == BOARD_ESWITCH_SIM && b->max_mtu > HAL_REP_MAX_MTU)
+		return jf_fail(c, "max_mtu", "at most %u with eswitch \"sim\" (got %u)",
+			    HAL_REP_MAX_MTU, b->max_mtu);
+
 	b->sf_base = 0;
 	if (json_object_get(root, "sf_base")) {
 		if (get_uint(c, root, "sf_base", 0, SF_BASE_MAX, &b->sf_base))
@@ -659,6 +670,7 @@ void board_print(const struct board *b, FILE *f)
 	fprintf(f, "devices       up to %u (PFs and VFs)\n", b->max_devices);
 	fprintf(f, "queues        up to %u pairs of up to %u entries\n",
 		b->max_queue_pairs, b->max_queue_size);
+	fprintf(f, "MTU           up to %u\n", b->max_mtu);
 	fprintf(f, "transports    ");
 	for (unsigned bit = 1; bit <= BOARD_TRANSPORT_HW; bit <<= 1) {
 		if (!(b->transports & bit))

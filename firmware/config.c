@@ -387,7 +387,8 @@ static int parse_queues(struct jf_ctx *c, unsigned idx, const json_t *o,
 	unsigned u;
 
 	if ((v = json_object_get(o, "mtu")) != NULL) {
-		if (get_uint(c, dev_field(f, idx, "mtu"), v, 68, 65535, NULL,
+		snprintf(limit, sizeof(limit), "board \"%s\" max_mtu", b->name);
+		if (get_uint(c, dev_field(f, idx, "mtu"), v, 68, b->max_mtu, limit,
 			     &u))
 			return -1;
 		d->params.mtu = (uint16_t)u;

@@ -53,6 +53,7 @@ struct board {
 	unsigned max_vfs_per_pf;
 	unsigned max_queue_pairs;
 	unsigned max_queue_size;		/* a power of two */
+	unsigned max_mtu;			/* device MTU, 68..65535 (1500) */
 	unsigned max_devices;			/* PFs + VFs, >= static_pfs */
 	unsigned transports;			/* BOARD_TRANSPORT_* bits */
 	enum board_eswitch eswitch;

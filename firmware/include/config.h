@@ -22,7 +22,7 @@
  *         "mac": "02:76:6e:00:00:10",     optional: unicast, not all zeros;
  *                                         default the board's mac_base + the
  *                                         device's index in "devices"
- *         "mtu": 1500,                    optional: 68..65535 (default 1500)
+ *         "mtu": 1500,                    optional: 68..board max_mtu (default 1500)
  *         "queue_pairs": 1,               optional: 1..board max_queue_pairs
  *                                         (default 1)
  *         "queue_size": 256,              optional: a power of two in

@@ -182,6 +182,7 @@ static void test_shipped_sim(void **state)
 	assert_int_equal(b->mac_base[1], 0x76);
 	assert_int_equal(b->mac_base[2], 0x6e);
 	assert_int_equal(b->sf_base, 0);
+	assert_int_equal(b->max_mtu, 9216);
 	assert_int_equal(b->n_uplinks, 0);
 	assert_string_equal(t->err, "");
 }
@@ -242,6 +243,7 @@ static void test_optional_fields_absent(void **state)
 					 sizeof(t->err)), 0);
 	assert_string_equal(t->b.description, "");
 	assert_int_equal(t->b.n_uplinks, 0);
+	assert_int_equal(t->b.max_mtu, 1500); /* unsaid: no jumbo frames */
 }
 
 /* --- bad files ------------------------------------------------------------ */
@@ -459,6 +461,19 @@ static void test_sim_mac_not_local(void **state)
 {
 	expect_field_fail(*state, "mac_base", json_string("00:76:6e:00:00:00"),
 			  "must be locally administered");
+}
+
+static void test_max_mtu_range(void **state)
+{
+	expect_field_fail(*state, "max_mtu", json_integer(67),
+			  "must be an integer in 68..65535 (got 67)");
+	expect_field_fail(*state, "max_mtu", json_integer(65536),
+			  "must be an integer in 68..65535 (got 65536)");
+	expect_field_fail(*state, "max_mtu", json_string("9000"),
+			  "must be an integer in 68..65535 (got string)");
+	/* The sim eSwitch's representors carry up to 9216. */
+	expect_field_fail(*state, "max_mtu", json_integer(9217),
+			  "at most 9216 with eswitch \"sim\" (got 9217)");
 }
 
 static void test_sf_base_on_sim(void **state)
@@ -699,6 +714,7 @@ int main(void)
 		T(test_bad_mac),
 		T(test_multicast_mac),
 		T(test_sim_mac_not_local),
+		T(test_max_mtu_range),
 		T(test_sf_base_on_sim),
 		T(test_rep_unknown_placeholder),
 		T(test_rep_unmatched_brace),

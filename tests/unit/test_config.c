@@ -585,8 +585,11 @@ static void test_mtu_range(void **state)
 {
 	expect_dev_fail(*state, "\"mtu\": 67", "devices[0].mtu",
 			"must be at least 68 (got 67)");
+	/* The sim board's representors carry up to 9216. */
+	expect_dev_fail(*state, "\"mtu\": 9217", "devices[0].mtu",
+			"must be at most 9216, board \"sim\" max_mtu (got 9217)");
 	expect_dev_fail(*state, "\"mtu\": 65536", "devices[0].mtu",
-			"must be at most 65535 (got 65536)");
+			"must be at most 9216, board \"sim\" max_mtu (got 65536)");
 	expect_dev_fail(*state, "\"mtu\": -1", "devices[0].mtu",
 			"must be at least 68 (got -1)");
 }
@@ -594,9 +597,9 @@ static void test_mtu_range(void **state)
 static void test_mtu_wrong_type(void **state)
 {
 	expect_dev_fail(*state, "\"mtu\": 1500.0", "devices[0].mtu",
-			"must be an integer in 68..65535 (got real)");
+			"must be an integer in 68..9216 (got real)");
 	expect_dev_fail(*state, "\"mtu\": \"1500\"", "devices[0].mtu",
-			"must be an integer in 68..65535 (got string)");
+			"must be an integer in 68..9216 (got string)");
 }
 
 static void test_queue_pairs_zero(void **state)
