@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_telemetry.h>
 
@@ -300,9 +301,12 @@ static void snap_unregister(struct fn *f)
 /* ---- the datapath half ------------------------------------------------------ */
 int fn_init(struct fn *f, const struct fn_env *env, const char *name,
 	    const char *transport, const char *rep_name, uint16_t max_pairs,
-	    uint16_t max_queue_size, unsigned lcore, char *err, size_t errlen)
+	    uint16_t max_queue_size, uint16_t mtu, unsigned lcore, char *err,
+	    size_t errlen)
 {
-	struct hal_rep_cfg rc = { .n_txq = env->n_lcores + 1, .mp = env->mp,
+	/* The representor's MTU is the device's. */
+	struct hal_rep_cfg rc = { .n_txq = env->n_lcores + 1, .mtu = mtu,
+				  .mp = mtu > RTE_ETHER_MTU && env->mp_jumbo ? env->mp_jumbo : env->mp,
 				  .null_port = env->null_representors };
 	struct vnet_mbuf_ops mops = { mp_alloc, mp_free, env->mp };
 

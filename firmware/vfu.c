@@ -388,7 +388,7 @@ static struct vfu_fn *fn_create(const struct fn_env *env, const struct board *b,
 	}
 	if (fn_init(&f->fn, env, f->cd.name, "vfio-user", rep_name,
 		    f->cd.params.max_queue_pairs, f->cd.params.max_queue_size,
-		    (pf + (unsigned)(vf + 1)) % env->n_lcores, err, errlen))
+		    f->cd.params.mtu, (pf + (unsigned)(vf + 1)) % env->n_lcores, err, errlen))
 		goto fail;
 	publish(f);
 

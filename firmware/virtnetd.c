@@ -31,6 +31,7 @@
 #include <ev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_ether.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -560,8 +561,9 @@ static int serve(const struct settings *s, const struct board *b,
 		 const struct vcfg *cfg, const sigset_t *stop)
 {
 	unsigned n_lcores = rte_lcore_count() - 1;
-	struct rte_mempool *mp = NULL;
+	struct rte_mempool *mp = NULL, *mp_jumbo = NULL;
 	struct rte_rcu_qsbr *qsbr = NULL;
+	uint16_t max_mtu = 0;
 	struct vu_fn **fns = calloc(cfg->n ? cfg->n : 1, sizeof(*fns));
 	struct vfu_fn **vfns = calloc(cfg->n ? cfg->n : 1, sizeof(*vfns));
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
@@ -580,6 +582,22 @@ static int serve(const struct settings *s, const struct board *b,
 	}
 	mp = rte_pktmbuf_pool_create("virtnetd_mbuf", 8191 + 4096 * cfg->n, 256, 0,
 				     RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	/* Representors with an MTU above 1500 receive a frame per buffer:
+	 * a pool of big ones, only when a device needs them (VFs have their
+	 * PF's MTU). */
+	for (unsigned i = 0; i < cfg->n; i++)
+		if (cfg->dev[i].params.mtu > max_mtu)
+			max_mtu = cfg->dev[i].params.mtu;
+	if (max_mtu > RTE_ETHER_MTU && !s->null_reps) {
+		mp_jumbo = rte_pktmbuf_pool_create("virtnetd_jumbo", 2047, 64, 0,
+						   hal_rep_buf_size(max_mtu),
+						   (int)rte_socket_id());
+		if (!mp_jumbo) {
+			HAL_ERR(COMP, "cannot allocate the jumbo mbuf pool (MTU %u): %s",
+				max_mtu, rte_strerror(rte_errno));
+			goto out;
+		}
+	}
 	size_t qsz = rte_rcu_qsbr_get_memsize(n_lcores);
 	qsbr = rte_zmalloc("virtnetd_qsbr", qsz, RTE_CACHE_LINE_SIZE);
 	if (!mp || !qsbr || rte_rcu_qsbr_init(qsbr, n_lcores)) {
@@ -595,7 +613,8 @@ static int serve(const struct settings *s, const struct board *b,
 	dp_up = true;
 
 	struct fn_env env = {
-		.loop = loop, .mp = mp, .qsbr = qsbr, .n_lcores = n_lcores,
+		.loop = loop, .mp = mp, .mp_jumbo = mp_jumbo, .qsbr = qsbr,
+		.n_lcores = n_lcores,
 		.require_sealed = !s->allow_unsealed, .poll = s->poll,
 		.null_representors = s->null_reps,
 	};
@@ -646,6 +665,7 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	rte_mempool_free(mp);
+	rte_mempool_free(mp_jumbo);
 	rte_free(qsbr);
 	return rc;
 }

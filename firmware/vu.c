@@ -246,7 +246,7 @@ struct vu_fn *vu_create(const struct fn_env *env, const struct board *b,
 	}
 	if (fn_init(&f->fn, env, cd->name, "vhost-user", rep_name,
 		    cd->params.max_queue_pairs, cd->params.max_queue_size,
-		    index % env->n_lcores, err, errlen))
+		    cd->params.mtu, index % env->n_lcores, err, errlen))
 		goto fail;
 
 	/* The back end. */

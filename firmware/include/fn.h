@@ -35,6 +35,8 @@ struct fn_snap;
 struct fn_env {
 	struct ev_loop *loop;
 	struct rte_mempool *mp;
+	struct rte_mempool *mp_jumbo; /* receive buffers of representors with
+				       * an MTU above 1500; NULL: none */
 	struct rte_rcu_qsbr *qsbr;
 	unsigned n_lcores;       /* datapath lcores (dp_start's) */
 	bool require_sealed;     /* memory fds must be sealed */
@@ -81,12 +83,14 @@ struct fn_conn_ops {
 };
 
 /* Set up f (zeroed, with sock and client set by the caller): the
- * representor rep_name, counters, queues (no ring yet), the datapath
- * device attached to lcore `lcore`, the snapshot. 0, or -1 with a reason in err (f is then cleaned up: fn_fini
+ * representor rep_name (with the device's MTU: above 1500 its receive
+ * buffers come from env->mp_jumbo), counters, queues (no ring yet), the
+ * datapath device attached to lcore `lcore`, the snapshot. 0, or -1 with a reason in err (f is then cleaned up: fn_fini
  * is not needed). */
 int fn_init(struct fn *f, const struct fn_env *env, const char *name,
 	    const char *transport, const char *rep_name, uint16_t max_pairs,
-	    uint16_t max_queue_size, unsigned lcore, char *err, size_t errlen);
+	    uint16_t max_queue_size, uint16_t mtu, unsigned lcore, char *err,
+	    size_t errlen);
 void fn_fini(struct fn *f);
 
 /* Data virtqueue idx runs on vq with kick fd kick_fd (-1: polled); the

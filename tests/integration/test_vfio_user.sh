@@ -9,14 +9,17 @@
 # own.
 #
 # Functions: pf0 (two queue pairs, offloads, two VFs), pf1 (carries
-# traffic while the others change), pf2 (only ever sees garbage).
+# traffic while the others change), pf2 (only ever sees garbage), pf3
+# (MTU 9000: its representor a veth pair read by net_af_packet).
 # Checks: ping over the PF and both VFs to the wire and between them;
 # iperf3 TCP with checksum/TSO offloads (segmented in software on the way
 # to the representor) and without; several streams over two queue pairs,
 # spread (per-queue counters); packed rings; pf0's VFs disabled and
 # enabled again while pf1 carries traffic; a vfio-user client sending
 # garbage to pf2 and disconnecting while pf1 carries traffic, which must
-# not notice; a clean stop.
+# not notice; MTU 9000 end to end (9000-byte pings that may not be
+# fragmented, both ways; iperf3 both ways); a clean stop that leaves no
+# representor interface behind.
 #
 # Run as root from the repository root after `make`:
 #   sh tests/integration/test_vfio_user.sh build/bin/virtnetd
@@ -47,7 +50,7 @@ cleanup() {
 	stop_pid "$host1_pid" TERM
 	for p in $iperf_pids; do stop_pid "$p" TERM; done
 	stop_pid "$vnd_pid" TERM
-	for ns in "$HOST" "${HOST}1" "${CT}0" "${CT}1"; do
+	for ns in "$HOST" "${HOST}1" "${HOST}3" "${CT}0" "${CT}1"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	sh scripts/sim-topo.sh down "$P" 2>/dev/null
@@ -112,6 +115,7 @@ for port in 5201 5202; do
 done
 ip netns add "$HOST"
 ip netns add "${HOST}1"
+ip netns add "${HOST}3"
 ip netns add "${CT}0"
 ip netns add "${CT}1"
 mkdir -p "$tmp/run"
@@ -121,11 +125,13 @@ cat > "$tmp/cfg.json" <<EOF
     "features": { "mq": true, "csum": true, "guest_csum": true, "tso": true,
                   "mrg_rxbuf": true } },
   { "name": "pf1", "transport": "vfio-user" },
-  { "name": "pf2", "transport": "vfio-user" }
+  { "name": "pf2", "transport": "vfio-user" },
+  { "name": "pf3", "transport": "vfio-user", "mtu": 9000,
+    "features": { "csum": true, "guest_csum": true, "tso": true } }
 ] }
 EOF
-vnd_up "vfio-user functions pf0, pf1, pf2" || exit 1
-for f in pf1 pf2; do
+vnd_up "vfio-user functions pf0, pf1, pf2, pf3" || exit 1
+for f in pf1 pf2 pf3; do
 	sh scripts/sim-topo.sh attach $f "$P" || bad "representor $f into the bridge"
 done
 [ -S "$tmp/run/pf0.sock" ] && [ -S "$tmp/run/pf1.sock" ] && [ -S "$tmp/run/pf2.sock" ] &&
@@ -254,6 +260,33 @@ pings "$HOST" 10.77.0.254 "packed, PF to the wire"
 iperf "$HOST" "packed, no offloads"
 host_down
 
+# ---- MTU 9000 ---------------------------------------------------------------------
+# The wire takes jumbo frames; pf3's representor is a veth pair (net_tap
+# carries at most 1522-byte frames), the TAP gets the device's MTU.
+ip -n "${P}wire" link set wire0 mtu 9000
+ip -n "${P}dpu" link set uplink0 mtu 9000
+rep=$(ip -d -n "${P}dpu" link show pf3 2>&1)
+case "$rep" in
+*"mtu 9000"*veth*) ok "representor pf3: a veth with MTU 9000" ;;
+*) bad "representor pf3: $rep" ;;
+esac
+host_up "MTU 9000" --netns "${HOST}3" "$tmp/run/pf3.sock" && addr "${HOST}3" pf3 10.77.0.3
+ip -n "${HOST}3" link show pf3 | grep -q "mtu 9000" && ok "pf3's TAP has MTU 9000" ||
+	bad "pf3's TAP MTU: $(ip -n "${HOST}3" link show pf3)"
+jumbo_ping() {	# jumbo_ping NS DEST WHAT: 9000-byte IP packets, never fragmented
+	if ip netns exec "$1" ping -c 5 -i 0.2 -W 2 -M do -s 8972 "$2" > "$tmp/ping.log" 2>&1 &&
+		grep -q "^8980 bytes from" "$tmp/ping.log"; then
+		ok "ping $3, 9000-byte packets: $(grep -o '[0-9]*% packet loss' "$tmp/ping.log")"
+	else
+		bad "ping $3, 9000-byte packets"; cat "$tmp/ping.log"
+	fi
+}
+jumbo_ping "${HOST}3" 10.77.0.254 "pf3 to the wire"
+jumbo_ping "${P}wire" 10.77.0.3 "the wire to pf3"
+iperf "${HOST}3" "pf3 to the wire, MTU 9000, TSO"
+iperf "${HOST}3" "the wire to pf3, MTU 9000" -R
+host_down
+
 # ---- stop ---------------------------------------------------------------------------
 stop_status "$host1_pid"
 host1_pid=""
@@ -263,5 +296,7 @@ vnd_pid=""
 [ "$status" -eq 0 ] && ok "virtnetd stopped on SIGTERM, status 0" ||
 	bad "virtnetd exit status $status"
 [ -z "$(ls "$tmp/run")" ] && ok "no sockets left" || { bad "sockets left"; ls "$tmp/run"; }
+left=$(ip -n "${P}dpu" -o link show | grep -E ": (pf[0-9]|vnrep)" | cut -d: -f2)
+[ -z "$left" ] && ok "no representor interface left" || bad "representors left:$left"
 
 [ "$failures" -eq 0 ]
