@@ -91,6 +91,7 @@ static const char *const bench_name[] = { "off", "txonly", "rxonly" };
 struct opts {
 	const char *ifname, *netns, *vf_netns;
 	unsigned vfs, pairs, qsize;
+	unsigned vf_attach;       /* VFs attached of the vfs enabled (UINT_MAX: all) */
 	bool packed, offloads, mrg, poll, hash;
 	int timeout_s;
 	enum bench bench;
@@ -1204,7 +1205,7 @@ static int attach_vfs(const struct opts *o, struct fn *pf)
 	}
 	pf->is_pf_with_vfs = true;
 	HAL_INFO(COMP, "%s: %u VFs enabled", pf->name, o->vfs);
-	for (unsigned k = 0; k < o->vfs; k++) {
+	for (unsigned k = 0; k < o->vfs && k < o->vf_attach; k++) {
 		struct fn *vf;
 
 		snprintf(sock, sizeof(sock), "%s%svf%u.sock", dir, pf->name, k);
@@ -1296,6 +1297,8 @@ static void usage(FILE *out)
 "  -V, --vfs N            the first socket is a PF: enable N VFs (NumVFs and VF\n"
 "                         Enable), wait for <pf>vf<k>.sock and attach each\n"
 "                         (TAP <pf>vf<k>)\n"
+"  -A, --vf-attach N      attach only the first N of those VFs (default all):\n"
+"                         the others are left to other clients\n"
 "  -N, --vf-netns PREFIX  VF k's TAP goes into namespace PREFIX<k>\n"
 "  -P, --packed           packed rings (default split)\n"
 "  -q, --pairs N          queue pairs to use (default 1); more than 1 needs MQ\n"
@@ -1351,6 +1354,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "netns", required_argument, NULL, 'n' },
 		{ "vfs", required_argument, NULL, 'V' },
 		{ "vf-netns", required_argument, NULL, 'N' },
+		{ "vf-attach", required_argument, NULL, 'A' },
 		{ "packed", no_argument, NULL, 'P' },
 		{ "pairs", required_argument, NULL, 'q' },
 		{ "queue-size", required_argument, NULL, 's' },
@@ -1369,8 +1373,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int opt, lvl;
 
 	*o = (struct opts){ .pairs = 1, .qsize = 256, .offloads = true, .mrg = true,
-			    .timeout_s = 10 };
-	while ((opt = getopt_long(argc, argv, "i:n:V:N:Pq:s:omHpb:S:t:l:h", lopts, NULL)) != -1) {
+			    .timeout_s = 10, .vf_attach = UINT_MAX };
+	while ((opt = getopt_long(argc, argv, "i:n:V:A:N:Pq:s:omHpb:S:t:l:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (strlen(optarg) >= IFNAMSIZ || !*optarg)
@@ -1398,6 +1402,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'V':
 			if (parse_uint(optarg, 0, MAX_FNS - 1, &o->vfs))
+				goto bad;
+			break;
+		case 'A':
+			if (parse_uint(optarg, 0, MAX_FNS - 1, &o->vf_attach))
 				goto bad;
 			break;
 		case 'q':
@@ -1428,6 +1436,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "%s: no SOCKET given\n", prog);
+		return -1;
+	}
+	if (o->vf_attach != UINT_MAX && !o->vfs) {
+		fprintf(stderr, "%s: --vf-attach goes with --vfs\n", prog);
 		return -1;
 	}
 	if (o->seconds && !o->bench) {

@@ -17,7 +17,8 @@
 # spread (per-queue counters); packed rings; pf0's VFs disabled and
 # enabled again while pf1 carries traffic; a vfio-user client sending
 # garbage to pf2 and disconnecting while pf1 carries traffic, which must
-# not notice; MTU 9000 end to end (9000-byte pings that may not be
+# not notice; a VF whose own client outlives VF Enable (it keeps carrying
+# traffic, and goes when its client does); MTU 9000 end to end (9000-byte pings that may not be
 # fragmented, both ways; iperf3 both ways); a clean stop that leaves no
 # representor interface behind.
 #
@@ -42,12 +43,14 @@ IPERF_SECONDS=${IPERF_SECONDS:-3}
 vnd_pid=""
 host_pid=""
 host1_pid=""
+hostvf_pid=""
 iperf_pids=""
 tmp=$(mktemp -d)
 
 cleanup() {
 	stop_pid "$host_pid" TERM
 	stop_pid "$host1_pid" TERM
+	stop_pid "$hostvf_pid" TERM
 	for p in $iperf_pids; do stop_pid "$p" TERM; done
 	stop_pid "$vnd_pid" TERM
 	for ns in "$HOST" "${HOST}1" "${HOST}3" "${CT}0" "${CT}1"; do
@@ -251,6 +254,36 @@ grep -q "pf2: client gone" "$tmp/vnd.log" && ok "pf2 dropped the garbage clients
 	bad "pf2 dropped the garbage clients"
 pings "${HOST}1" 10.77.0.254 "pf1 to the wire, after it all"
 host_down
+
+# ---- a VF whose client outlives VF Enable -------------------------------------------
+# virtnet-host enables 2 VFs and attaches VF 0; a second virtnet-host
+# attaches VF 1. When the first goes (VF Enable cleared), VF 1 stays with
+# its client until that goes too.
+nfn=2 host_up "PF with 2 VFs, VF 1 left to another client" --netns "$HOST" --vfs 2 \
+	--vf-attach 1 --vf-netns "$CT" "$tmp/run/pf0.sock" || exit 1
+"$host_bin" --netns "${CT}1" "$tmp/run/pf0vf1.sock" > "$tmp/hostvf.out" 2> "$tmp/hostvf.log" &
+hostvf_pid=$!
+wait_for "$tmp/hostvf.out" "^pf0vf1: tap" 20 && ok "virtnet-host: VF 1 on a client of its own" ||
+	{ bad "virtnet-host: VF 1 on its own"; cat "$tmp/hostvf.log"; }
+wait_count "$tmp/vnd.log" "pf0vf1: vfio-user on" 3 5 && sh scripts/sim-topo.sh attach pf0vf1 "$P"
+addr "${CT}1" pf0vf1 10.77.0.12
+pings "${CT}1" 10.77.0.254 "VF 1, its own client"
+host_down
+wait_for "$tmp/vnd.log" "pf0vf1: VF Enable cleared: removed when its client goes" 5 &&
+	ok "VF Enable cleared: VF 1 kept for its client" || bad "VF 1 kept for its client"
+[ ! -S "$tmp/run/pf0vf1.sock" ] && ok "VF 1's socket gone (no new client)" ||
+	bad "VF 1's socket still there"
+pings "${CT}1" 10.77.0.254 "VF 1 after VF Enable was cleared"
+stop_status "$hostvf_pid"
+hostvf_pid=""
+[ "$status" -eq 0 ] || bad "virtnet-host (VF 1) exit status $status"
+i=0
+while [ $i -lt 50 ] && ip -n "${P}dpu" link show pf0vf1 > /dev/null 2>&1; do
+	sleep 0.1
+	i=$((i + 1))
+done
+ip -n "${P}dpu" link show pf0vf1 > /dev/null 2>&1 && bad "VF 1 still there after its client left" ||
+	ok "VF 1 removed once its client left (representor gone)"
 
 # ---- packed rings, no offloads ---------------------------------------------------
 host_up "packed rings, no offloads" --netns "$HOST" --packed --no-offloads \
