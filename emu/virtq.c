@@ -530,6 +530,89 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 	return 0;
 }
 
+/* The copies of a vq_fill_burst, once its buffers are found: header and
+ * data into each, dirty-marked. */
+void vq_fill_copy(const struct dma_table *t, const struct vq_fill *f, unsigned n,
+		  const void *hdr, uint32_t hdr_len, const void *const *data,
+		  const uint32_t *len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(f[i].va, hdr, hdr_len);
+		memcpy(f[i].va + hdr_len, data[i], len[i]);
+		dma_mark_dirty(t, f[i].iova, hdr_len + len[i]);
+	}
+}
+
+unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
+		       const void *const *data, const uint32_t *len, unsigned n)
+{
+	if (unlikely(!vq_begin(vq)) || vq->n_inflight || vq->ifl ||
+	    vq->resubmit_pos < vq->n_resubmit || n == 0)
+		return 0;
+	if (vq->flags & VQ_F_PACKED)
+		return vq_fill_packed(vq, hdr, hdr_len, data, len, n);
+
+	/* Acquire pairs with the driver's write barrier before it publishes
+	 * avail->idx, as in vq_pop_burst. */
+	uint16_t avail_idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx,
+							  __ATOMIC_ACQUIRE));
+	uint16_t count = (uint16_t)(avail_idx - vq->last_avail);
+	if (count > vq->size)
+		return 0; /* vq_pop_burst judges it */
+	if (count > n)
+		count = (uint16_t)n;
+	if (count > VQ_FILL_MAX)
+		count = VQ_FILL_MAX;
+
+	const struct dma_table *t = vq->tbl;
+	const struct vq_desc *desc = vq->desc;
+	const vle16 *ring = vq->avail->ring;
+	struct vq_used_elem *used = vq->used->ring;
+	uint16_t last = vq->last_avail, old = vq->used_idx, mask = vq->mask;
+	struct vq_fill f[VQ_FILL_MAX];
+	unsigned i;
+
+	/* The descriptors were written on the driver's core: start their
+	 * misses first (a hint: each is read and checked below). */
+	for (i = 0; i < count; i++) {
+		uint16_t h = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
+		if (h < vq->size)
+			__builtin_prefetch(&desc[h]);
+	}
+	/* Find the buffers, asking for their lines (to write) as we go. */
+	for (i = 0; i < count; i++) {
+		uint16_t head = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
+		if (head >= vq->size)
+			break;
+		const struct vq_desc *dp = &desc[head];
+		if (vle16_to_cpu(READ_ONCE(dp->flags)) != VQ_DESC_F_WRITE ||
+		    !vq_fill_find(vq, t, vle64_to_cpu(READ_ONCE(dp->addr)),
+				  vle32_to_cpu(READ_ONCE(dp->len)), hdr_len + len[i], head, &f[i]))
+			break;
+	}
+	if (!i)
+		return 0;
+	vq_fill_copy(t, f, i, hdr, hdr_len, data, len);
+	for (unsigned k = 0; k < i; k++) {
+		struct vq_used_elem *e = &used[(uint16_t)(old + k) & mask];
+		e->id = cpu_to_vle32(f[k].id);
+		e->len = cpu_to_vle32(f[k].total);
+	}
+	mark_used_entries(vq, old, i);
+	vq->last_avail = (uint16_t)(last + i);
+	uint16_t new_idx = (uint16_t)(old + i);
+	vq->used_idx = new_idx;
+	/* Release, as in vq_push_burst: the entries and the data before the
+	 * index. */
+	__atomic_store_n(&vq->used->idx, cpu_to_vle16(new_idx), __ATOMIC_RELEASE);
+	dma_mark_dirty(t, vq->used_addr + offsetof(struct vq_used, idx), 2);
+	if ((int16_t)(new_idx - vq->signalled_used) < (uint16_t)i)
+		vq->signalled_valid = false;
+	vq->n_popped += i;
+	vq->n_pushed += i;
+	return i;
+}
+
 bool vq_should_notify(struct vq *vq)
 {
 	bool notify;

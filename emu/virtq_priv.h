@@ -169,6 +169,34 @@ void vq_ifl_init_packed(struct vq *vq);
 /* Packed ring (virtq_packed.c). */
 unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		       struct vq_seg *segs, unsigned nsegs);
+/* vq_fill_burst: a buffer found, before its copy. */
+#define VQ_FILL_MAX 64
+struct vq_fill {
+	uint8_t *va;
+	uint64_t iova;
+	uint32_t total;   /* header and data */
+	uint16_t id;      /* split: the head; packed: the slot's position */
+};
+/* The buffer [addr, addr + blen) takes `total` bytes: found, and its
+ * lines asked for (to write), in *f. */
+static inline bool vq_fill_find(struct vq *vq, const struct dma_table *t, uint64_t addr,
+				uint32_t blen, uint32_t total, uint16_t id,
+				struct vq_fill *f)
+{
+	uint8_t *va;
+
+	if (blen < total ||
+	    !(va = dma_ptr_hint(t, &vq->hint, addr, total, DMA_PROT_WRITE)))
+		return false;
+	__builtin_prefetch(va, 1);
+	*f = (struct vq_fill){ va, addr, total, id };
+	return true;
+}
+void vq_fill_copy(const struct dma_table *t, const struct vq_fill *f, unsigned n,
+		  const void *hdr, uint32_t hdr_len, const void *const *data,
+		  const uint32_t *len);
+unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
+			const void *const *data, const uint32_t *len, unsigned n);
 void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 		    bool batch);
 bool vq_should_notify_packed(struct vq *vq);

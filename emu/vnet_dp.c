@@ -177,21 +177,13 @@ static inline const struct vnet_coal *coal_of(const struct vnet_dp_queue *q,
 	return co->max_packets && co->max_usecs ? co : NULL;
 }
 
-/* Complete what the burst used (n chains, `pkts` packets); interrupt
- * when the driver wants one and coalescing does not hold it back. */
-static void complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
-		     unsigned n, unsigned pkts, bool batch)
+/* After a burst completed `pkts` packets: interrupt when the driver
+ * wants one and coalescing does not hold it back. */
+static void notify(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+		   unsigned pkts)
 {
 	const struct vnet_coal *co;
 
-	if (!n)
-		return;
-	if (vq_push_burst(q->vq, q->done, n, batch)) {
-		/* Our own bookkeeping is wrong, not the driver's ring. */
-		HAL_LOG_RL(HAL_LOG_ERR, COMP, "%s: queue %u: completion refused",
-			   q->vq->name, q->index);
-		return;
-	}
 	/* The decision is taken (and, with EVENT_IDX, recorded) now even
 	 * when the interrupt is held: it is owed until raised. */
 	q->irq_owed |= vq_should_notify(q->vq);
@@ -205,6 +197,21 @@ static void complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 		irq_raise(q);
 	else
 		q->coal_pending = 0;
+}
+
+/* Complete what the burst used (n chains, `pkts` packets), then notify. */
+static void complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+		     unsigned n, unsigned pkts, bool batch)
+{
+	if (!n)
+		return;
+	if (vq_push_burst(q->vq, q->done, n, batch)) {
+		/* Our own bookkeeping is wrong, not the driver's ring. */
+		HAL_LOG_RL(HAL_LOG_ERR, COMP, "%s: queue %u: completion refused",
+			   q->vq->name, q->index);
+		return;
+	}
+	notify(q, c, pkts);
 }
 
 void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
@@ -689,6 +696,45 @@ static int rx_one(struct rx_burst *b, const struct vnet_dp_conf *c,
 	return 0;
 }
 
+/* A packet the short way takes: the plain header (no offload metadata,
+ * no hash), one segment, not dropped, not longer than the MTU allows. */
+static inline bool rx_plain(const struct vnet_dp_conf *c, const struct rte_mbuf *m,
+			    const struct vnet_rx_meta *mt)
+{
+	return !(m->ol_flags & VNET_HDR_RX_OL_FLAGS) && m->nb_segs == 1 &&
+	       (!mt || !mt->drop) && (!c->max_frame || m->pkt_len <= c->max_frame);
+}
+
+/* The short way (vq_fill_burst) for the packets at the front of the
+ * burst that need nothing but the plain header and one buffer each, while
+ * no chain is stashed. Returns the packets delivered. */
+static unsigned rx_fill(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+			struct rte_mbuf **pkts, const struct vnet_rx_meta *meta,
+			unsigned n)
+{
+	const void *data[VNET_DP_BURST_MAX];
+	uint32_t len[VNET_DP_BURST_MAX];
+	struct vnet_hdr h;
+	unsigned k = 0, got;
+	uint64_t bytes = 0;
+
+	if (q->nstash || c->hash_report || c->hdr_len != sizeof(h))
+		return 0;
+	while (k < n && rx_plain(c, pkts[k], meta ? &meta[k] : NULL)) {
+		data[k] = rte_pktmbuf_mtod(pkts[k], const void *);
+		len[k] = pkts[k]->data_len;
+		k++;
+	}
+	memset(&h, 0, sizeof(h));
+	h.num_buffers = cpu_to_vle16(1);
+	got = k ? vq_fill_burst(q->vq, &h, c->hdr_len, data, len, k) : 0;
+	for (unsigned i = 0; i < got; i++)
+		bytes += len[i];
+	q->stats->packets += got;
+	q->stats->bytes += bytes;
+	return got;
+}
+
 unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
 			  const struct vnet_dp_conf *c,
 			  struct rte_mbuf **pkts,
@@ -707,7 +753,9 @@ unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
 			drop(q, VNET_DROP_QUEUE_OFF);
 		return 0;
 	}
-	for (unsigned i = 0; i < n; i++) {
+	unsigned filled = rx_fill(q, c, pkts, meta, n);
+	delivered = filled;
+	for (unsigned i = filled; i < n; i++) {
 		const struct vnet_rx_meta *mt = meta ? &meta[i] : NULL;
 		int why = mt && mt->drop ? mt->drop : 0;
 
@@ -729,7 +777,10 @@ unsigned vnet_dp_rx_burst(struct vnet_dp_queue *q,
 			dma_mark_dirty(t, b.defer[i].iova, b.defer[i].len);
 		}
 	}
-	complete(q, c, b.ndone, delivered, false);
+	if (b.ndone)
+		complete(q, c, b.ndone, delivered, false);
+	else if (filled)
+		notify(q, c, filled);
 	/* Chains popped and not used stay, oldest first, for the next burst. */
 	q->nstash = b.nchains - b.next;
 	if (q->nstash && b.next) {

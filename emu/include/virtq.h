@@ -401,6 +401,26 @@ unsigned vq_avail_count(struct vq *vq);
 int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 		  bool batch);
 
+/*
+ * The short way for a burst of receive buffers that are each one direct,
+ * writable descriptor (what drivers post for received packets): for i in
+ * [0, n), the next available buffer gets `hdr` (hdr_len bytes) and then
+ * data[i] (len[i] bytes) and is completed with that many bytes written,
+ * as a pop, copies and vq_push_burst would (in order; the dirty log
+ * marked), without a chain or an in-flight entry in between. It stops at
+ * the first buffer that is not so (chained, indirect, read-only, too
+ * short, not mapped, an id out of range, or none): the caller goes on
+ * the general way (vq_pop_burst), which takes that buffer and judges it.
+ * Only while nothing is in flight (every chain popped has been
+ * completed, no in-flight recording, nothing to resubmit); else 0.
+ * Returns the buffers filled; vq_should_notify follows, as after
+ * vq_push_burst. (A buffer the driver offers twice in one burst is filled
+ * twice, where vq_pop_burst would call the second one busy: only the
+ * driver's own bookkeeping suffers.)
+ */
+unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
+		       const void *const *data, const uint32_t *len, unsigned n);
+
 /* Once per burst after vq_push_burst: must the driver be interrupted? */
 bool vq_should_notify(struct vq *vq);
 

@@ -447,6 +447,229 @@ static void test_dirty_log_marks(void **state)
 	env_fini(&e);
 }
 
+/* ---- vq_fill_burst: receive buffers filled and completed in one go ---- */
+
+static const uint8_t fill_hdr[12] = "HDR-0123456";
+
+/* Post n one-piece write-only buffers of `cap` bytes; tokens from tok. */
+static void fill_post(struct env *e, unsigned n, uint32_t cap, uintptr_t tok,
+		      uint64_t *iova)
+{
+	for (unsigned i = 0; i < n; i++) {
+		iova[i] = env_alloc(e, cap);
+		struct sim_buf w = { iova[i], cap };
+		assert_int_equal(sim_vq_add(&e->drv, NULL, 0, &w, 1, (void *)(tok + i), false), 0);
+	}
+	sim_vq_publish(&e->drv);
+}
+
+/* The driver sees buffer `tok` completed with the header and data[k]. */
+static void fill_check(struct env *e, uintptr_t tok, uint64_t iova, const uint8_t *data,
+		       uint32_t len)
+{
+	uint32_t got;
+	bool bad;
+	uint8_t back[128];
+
+	assert_ptr_equal(sim_vq_get_used(&e->drv, &got, &bad), (void *)tok);
+	assert_false(bad);
+	assert_int_equal(got, 12 + len);
+	sim_hostmem_read(&e->mem, iova, back, 12 + len);
+	assert_memory_equal(back, fill_hdr, 12);
+	assert_memory_equal(back + 12, data, len);
+}
+
+/* Buffers filled in order across several turns of the ring (the packed
+ * wrap counter flips), completions the driver takes one by one, the
+ * general path (pop/push) in between, and the interrupt decision after. */
+static void fill_rounds(uint32_t flags)
+{
+	struct env e;
+	struct vq_chain c[4];
+	uint8_t data[8][64];
+	const void *dp[8];
+	uint32_t len[8];
+	uint64_t iova[8];
+
+	env_init(&e, 8, flags, 0);
+	for (unsigned k = 0; k < 8; k++) {
+		len[k] = 10 + 7 * k;
+		memset(data[k], 0x40 + (int)k, sizeof(data[k]));
+		dp[k] = data[k];
+	}
+	for (unsigned round = 0; round < 7; round++) {
+		uintptr_t tok = 0x100 * (round + 1);
+		unsigned posted = 3 + round % 4; /* 3..6 buffers a round */
+		fill_post(&e, posted, 64, tok, iova);
+		/* More packets than buffers: as many as there are. */
+		assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 8), posted);
+		assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 8), 0);
+		assert_true(vq_should_notify(&e.vq));
+		for (unsigned k = 0; k < posted; k++)
+			fill_check(&e, tok + k, iova[k], data[k], len[k]);
+		/* The general path goes on where the short one stopped. */
+		fill_post(&e, 1, 64, 0x99, iova);
+		assert_int_equal(env_pop(&e, c, 4), 1);
+		struct vq_done d = { c[0].head, 1 };
+		assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+		uint32_t got;
+		bool bad;
+		assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x99);
+		assert_int_equal(got, 1);
+	}
+	assert_int_equal(e.vq.n_inflight, 0);
+	assert_false(vq_broken(&e.vq));
+	env_fini(&e);
+}
+
+static void test_fill_burst_split(void **state)
+{
+	(void)state;
+	fill_rounds(0);
+	fill_rounds(VQ_F_EVENT_IDX);
+}
+
+static void test_fill_burst_packed(void **state)
+{
+	(void)state;
+	fill_rounds(VQ_F_PACKED);
+	fill_rounds(VQ_F_PACKED | VQ_F_EVENT_IDX);
+}
+
+/* It stops at every buffer that is not one writable descriptor big
+ * enough, which the general path then takes (and judges); and it does
+ * nothing while a chain popped the general way is not completed. */
+static void fill_stops(uint32_t flags)
+{
+	struct env e;
+	struct vq_chain c[4];
+	uint8_t data[32];
+	const void *dp[4] = { data, data, data, data };
+	uint32_t len[4] = { 32, 32, 32, 32 };
+	uint64_t iova[4];
+	uint32_t got;
+	bool bad;
+
+	memset(data, 0x5a, sizeof(data));
+	env_init(&e, 16, flags, 0);
+	/* One good buffer, then a chain of two pieces. */
+	fill_post(&e, 1, 64, 0x10, iova);
+	uint64_t a = env_alloc(&e, 64), b = env_alloc(&e, 64);
+	struct sim_buf two[2] = { { a, 20 }, { b, 44 } };
+	assert_int_equal(sim_vq_add(&e.drv, NULL, 0, two, 2, (void *)0x11, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 1);
+	fill_check(&e, 0x10, iova[0], data, 32);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].nseg, 2);
+	/* While that chain is in flight, nothing. */
+	fill_post(&e, 1, 64, 0x12, iova);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	struct vq_done d = { c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x11);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 1);
+	fill_check(&e, 0x12, iova[0], data, 32);
+
+	/* Too short for header and data (43 < 44): left to the general path. */
+	fill_post(&e, 1, 43, 0x13, iova);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].wlen, 43);
+	d.id = c[0].head;
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x13);
+
+	/* Device-readable (a transmit buffer in a receive queue). */
+	uint64_t r = env_alloc(&e, 64);
+	struct sim_buf ro = { r, 64 };
+	assert_int_equal(sim_vq_add(&e.drv, &ro, 1, NULL, 0, (void *)0x14, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].nread, 1);
+	d.id = c[0].head;
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x14);
+
+	/* Outside every mapping: the general path fails the queue. */
+	struct sim_buf gone = { 0x7000000, 64 };
+	assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &gone, 1, (void *)0x15, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	assert_int_equal(env_pop(&e, c, 4), 0);
+	assert_true(vq_broken(&e.vq));
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	env_fini(&e);
+}
+
+static void test_fill_burst_stops(void **state)
+{
+	(void)state;
+	fill_stops(0);
+	fill_stops(VQ_F_PACKED);
+}
+
+/* With the dirty log on, what the short way writes is marked: the data
+ * pages and the used entries of a burst of two (split: used->idx on the
+ * used ring's first page, entries 767 and 768 on its second; packed:
+ * descriptors 767 and 768, on the ring's third and fourth pages). */
+static void fill_log(uint32_t flags)
+{
+	struct env e;
+	uint64_t bm[(H_LEN0 / 4096) / 64];
+	uint8_t data[200];
+	const void *dp[2] = { data, data };
+	uint32_t len[2] = { 200, 200 };
+	uint32_t got;
+	bool bad;
+
+	env_init(&e, 1024, flags, 0);
+	uint64_t in = env_alloc(&e, 3 * 4096);
+	in = (in + 4095) & ~4095ull;
+	struct sim_buf w = { in + 4000, 300 }; /* crosses a page */
+	memset(data, 7, sizeof(data));
+	for (int i = 0; i < 767; i++) {
+		assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &w, 1, (void *)1, false), 0);
+		sim_vq_publish(&e.drv);
+		assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 1), 1);
+		assert_non_null(sim_vq_get_used(&e.drv, &got, &bad));
+	}
+	assert_int_equal(dma_log_start(e.dma, 4096), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sim_vq_add(&e.drv, NULL, 0, &w, 1, (void *)1, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 2), 2);
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, H_LEN0, bm), 0);
+	uint64_t p0 = (in - H_IOVA0) / 4096, want[4] = { p0, p0 + 1, 0, 0 };
+	unsigned nwant = 4;
+	if (flags & VQ_F_PACKED) {
+		want[2] = (e.drv.desc_iova + 16 * 767 - H_IOVA0) / 4096;
+		want[3] = (e.drv.desc_iova + 16 * 768 - H_IOVA0) / 4096;
+		assert_int_equal(want[3], want[2] + 1);
+	} else {
+		want[2] = (e.drv.used_iova - H_IOVA0) / 4096;     /* used->idx */
+		want[3] = want[2] + 1;                             /* entries 767, 768 */
+	}
+	unsigned set = 0;
+	for (size_t p = 0; p < H_LEN0 / 4096; p++) {
+		bool dirty = bm[p / 64] & (1ull << (p % 64)), expected = false;
+		for (unsigned k = 0; k < nwant; k++)
+			expected |= p == want[k];
+		assert_int_equal(dirty, expected);
+		set += dirty;
+	}
+	assert_int_equal(set, nwant);
+	env_fini(&e);
+}
+
+static void test_fill_burst_dirty_log(void **state)
+{
+	(void)state;
+	fill_log(0);
+	fill_log(VQ_F_PACKED);
+}
+
 /* A chain kept across a DMA table change (an RX chain waiting for a
  * packet while memory is remapped) is written through the new table, not
  * through pointers into the old one. */
@@ -1710,6 +1933,10 @@ int main(void)
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_dma_table_changes),
 		cmocka_unit_test(test_dirty_log_marks),
+		cmocka_unit_test(test_fill_burst_split),
+		cmocka_unit_test(test_fill_burst_packed),
+		cmocka_unit_test(test_fill_burst_stops),
+		cmocka_unit_test(test_fill_burst_dirty_log),
 		cmocka_unit_test(test_chain_held_across_table_change),
 		cmocka_unit_test(test_segment_array_full),
 		cmocka_unit_test(test_save_load_in_order_partial),

@@ -1982,6 +1982,50 @@ static void test_rx_offloads(void **state)
 	assert_int_equal(drops(e, 0, VNET_DROP_MALFORMED), 0);
 }
 
+/* A burst the short way (vq_fill_burst) takes only in part: packets with
+ * a header of their own (the port checked their checksum) between plain
+ * ones, and one longer than the MTU allows: every packet arrives in order
+ * with its own header, the long one is dropped TOO_BIG, and the next
+ * bursts go the same way. */
+static void test_rx_short_way_mixed(void **state)
+{
+	struct env *e = *state;
+	static struct fset s;
+	struct rte_mbuf *pk[VNET_DP_BURST_MAX];
+	struct flow fl;
+
+	e->p.mtu = 1400;
+	dev_create(e, OFFER, 1);
+	e->qsize = 16;
+	drv_up(e, BASIC | NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_MTU));
+	assert_int_equal(e->conf->max_frame, 1414);
+	flow_of(e, &fl, 4, 17);
+	for (int round = 0; round < 3; round++) {
+		memset(&s, 0, sizeof(s));
+		for (unsigned i = 0; i < 10; i++)
+			fset_add(e, &s, OWN, &fl, -1, i == 6 ? 1414 + 1 : 100 + 50 * i);
+		for (unsigned i = 0; i < s.n; i++) {
+			pk[i] = mb_from(&e->pool, s.f[i], s.len[i]);
+			if (i == 2 || i == 7)
+				pk[i]->ol_flags = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+		}
+		uint64_t big = drops(e, 0, VNET_DROP_TOO_BIG);
+		rx_deliver(e, pk, s.n);
+		assert_int_equal(drops(e, 0, VNET_DROP_TOO_BIG), big + 1);
+		for (unsigned i = 0; i < s.n; i++) {
+			struct vnet_hdr_hash h;
+			if (i == 6)
+				continue;
+			expect_rx(e, 0, s.f[i], s.len[i], &h);
+			assert_int_equal(h.hdr.flags, i == 2 || i == 7 ? VIRTIO_NET_HDR_F_DATA_VALID : 0);
+			assert_int_equal(h.hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+			assert_int_equal(vle16_to_cpu(h.hdr.num_buffers), 1);
+		}
+		expect_quiet(e);
+	}
+	assert_int_equal(drops(e, 0, VNET_DROP_NO_BUFFER), 0);
+}
+
 /* ---- hostile and unlucky transmit ------------------------------------------ */
 
 /* Chains the device cannot make a packet of are dropped MALFORMED and
@@ -2978,6 +3022,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hash_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_offloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_offloads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_short_way_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_no_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_buffer_too_small, setup, teardown),
