@@ -587,7 +587,7 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		const struct vq_desc *dp = &desc[head];
 		if (vle16_to_cpu(READ_ONCE(dp->flags)) != VQ_DESC_F_WRITE ||
 		    !vq_fill_find(vq, t, vle64_to_cpu(READ_ONCE(dp->addr)),
-				  vle32_to_cpu(READ_ONCE(dp->len)), hdr_len + len[i], head, &f[i]))
+				  vle32_to_cpu(READ_ONCE(dp->len)), hdr_len + len[i], head, 0, &f[i]))
 			break;
 	}
 	if (!i)

@@ -467,7 +467,7 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 
 /* vq_fill_burst on a packed ring: nothing is in flight, so the used
  * position is the avail one, and each buffer's used descriptor goes where
- * its available one was, with the same id. */
+ * its available one was, with its id. */
 unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
 			const void *const *data, const uint32_t *len, unsigned n)
 {
@@ -493,9 +493,10 @@ unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		    (flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) !=
 			    VQ_DESC_F_WRITE)
 			break;
-		if (vle16_to_cpu(READ_ONCE(d->id)) >= size ||
+		uint16_t id = vle16_to_cpu(READ_ONCE(d->id));
+		if (id >= size ||
 		    !vq_fill_find(vq, t, vle64_to_cpu(READ_ONCE(d->addr)),
-				  vle32_to_cpu(READ_ONCE(d->len)), hdr_len + len[i], pos, &f[i]))
+				  vle32_to_cpu(READ_ONCE(d->len)), hdr_len + len[i], id, pos, &f[i]))
 			break;
 		if (++pos == size) {
 			pos = 0;
@@ -505,20 +506,22 @@ unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
 	if (!i)
 		return 0;
 	vq_fill_copy(t, f, i, hdr, hdr_len, data, len);
-	/* The used descriptors, where the buffers were (the ids are already
-	 * there); the first one's flags go in last, below. */
+	/* The used descriptors, where the buffers were (the id written again:
+	 * a buffer may lie over its own descriptor); the first one's flags go
+	 * in last, below. */
 	wrap = wrap0;
 	for (unsigned k = 0; k < i; k++) {
-		struct vq_pdesc *d = &vq->pdesc[f[k].id];
+		struct vq_pdesc *d = &vq->pdesc[f[k].pos];
 		uint16_t uf = (wrap ? VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED : 0) | VQ_DESC_F_WRITE;
+		d->id = cpu_to_vle16(f[k].id);
 		d->len = cpu_to_vle32(f[k].total);
 		if (k == 0) {
 			first_flags = uf;
 		} else {
 			WRITE_ONCE(d->flags, cpu_to_vle16(uf));
-			dma_mark_dirty(t, vq->desc_addr + 16u * f[k].id, 16);
+			dma_mark_dirty(t, vq->desc_addr + 16u * f[k].pos, 16);
 		}
-		if (f[k].id == size - 1)
+		if (f[k].pos == size - 1)
 			wrap = !wrap;
 	}
 	/* Release, as in vq_push_packed: every descriptor and the data

@@ -175,21 +175,23 @@ struct vq_fill {
 	uint8_t *va;
 	uint64_t iova;
 	uint32_t total;   /* header and data */
-	uint16_t id;      /* split: the head; packed: the slot's position */
+	uint16_t id;      /* split: the head; packed: the buffer id */
+	uint16_t pos;     /* packed: the descriptor's position */
 };
-/* The buffer [addr, addr + blen) takes `total` bytes: found, and its
- * lines asked for (to write), in *f. */
+/* The buffer [addr, addr + blen) takes `total` bytes: found (the whole of
+ * it mapped, as vq_pop_burst wants it), and its lines asked for (to
+ * write), in *f. */
 static inline bool vq_fill_find(struct vq *vq, const struct dma_table *t, uint64_t addr,
-				uint32_t blen, uint32_t total, uint16_t id,
+				uint32_t blen, uint32_t total, uint16_t id, uint16_t pos,
 				struct vq_fill *f)
 {
 	uint8_t *va;
 
 	if (blen < total ||
-	    !(va = dma_ptr_hint(t, &vq->hint, addr, total, DMA_PROT_WRITE)))
+	    !(va = dma_ptr_hint(t, &vq->hint, addr, blen, DMA_PROT_WRITE)))
 		return false;
 	__builtin_prefetch(va, 1);
-	*f = (struct vq_fill){ va, addr, total, id };
+	*f = (struct vq_fill){ va, addr, total, id, pos };
 	return true;
 }
 void vq_fill_copy(const struct dma_table *t, const struct vq_fill *f, unsigned n,

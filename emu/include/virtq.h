@@ -407,9 +407,10 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
  * [0, n), the next available buffer gets `hdr` (hdr_len bytes) and then
  * data[i] (len[i] bytes) and is completed with that many bytes written,
  * as a pop, copies and vq_push_burst would (in order; the dirty log
- * marked), without a chain or an in-flight entry in between. It stops at
- * the first buffer that is not so (chained, indirect, read-only, too
- * short, not mapped, an id out of range, or none): the caller goes on
+ * marked), without a chain or an in-flight entry in between; at most 64
+ * a call. It stops at the first buffer that is not so (chained,
+ * indirect, read-only, too short, not all of it mapped, an id out of
+ * range, or none): the caller goes on
  * the general way (vq_pop_burst), which takes that buffer and judges it.
  * Only while nothing is in flight (every chain popped has been
  * completed, no in-flight recording, nothing to resubmit); else 0.

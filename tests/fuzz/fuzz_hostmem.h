@@ -627,6 +627,54 @@ static void pop_check_hold(struct world *w, struct vq *vq, uint16_t qsize,
 	}
 }
 
+/* ---- vq_fill_burst's input (both targets) ------------------------------ */
+#define FILL_MAX    80u  /* buffers asked for in one call */
+#define FILL_DATA   200u /* data bytes of one, at most */
+/* Buffers one call fills at most (virtq.h; VQ_FILL_MAX): the caller goes
+ * on with vq_pop_burst for the rest, as after any other stop. */
+#define FILL_LIMIT  64u
+
+struct fill_in {
+	uint8_t hdr[20];
+	uint32_t hdr_len;
+	unsigned n;
+	uint32_t len[FILL_MAX];
+	const void *ptr[FILL_MAX];
+	uint8_t data[FILL_MAX][FILL_DATA];
+};
+
+/* A burst of received packets: the header the product uses (12 bytes),
+ * a longer one (20, with the hash report), or none; mostly short data. */
+static void fill_gen(struct fill_in *f)
+{
+	uint32_t r = rnd();
+
+	f->hdr_len = (r & 15) == 0 ? 0 : (r & 3) ? 12 : 20;
+	for (unsigned i = 0; i < sizeof(f->hdr); i++)
+		f->hdr[i] = (uint8_t)rnd();
+	f->n = (rnd() & 7) ? rnd() % 41 : rnd() % (FILL_MAX + 1);
+	for (unsigned i = 0; i < f->n; i++) {
+		uint32_t l = (rnd() & 3) ? rnd() % 49 : rnd() % (FILL_DATA + 1);
+		if (f->hdr_len == 0 && l == 0)
+			l = 1; /* a buffer with nothing to write is not asked for */
+		f->len[i] = l;
+		f->ptr[i] = f->data[i];
+		for (uint32_t k = 0; k < l; k += 4) {
+			uint32_t v = rnd();
+			memcpy(&f->data[i][k], &v, l - k < 4 ? l - k : 4);
+		}
+	}
+}
+
+/* What a filled buffer at iova gets, through the model: the header, then
+ * the i-th packet's data. */
+static void m_fill_write(struct world *w, const struct fill_in *f, unsigned i,
+			 uint64_t iova)
+{
+	m_write(w, iova, f->hdr, f->hdr_len);
+	m_write(w, iova + f->hdr_len, f->data[i], f->len[i]);
+}
+
 /* ---- the library's log ------------------------------------------------- */
 static void discard_log(enum hal_log_level level, const char *line)
 {

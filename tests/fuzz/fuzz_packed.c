@@ -58,6 +58,9 @@
  *                see enum mischief)
  *           no script: three rounds that offer four buffers and
  *           complete everything.
+ *           In half the rounds (the generator's choice) the device also
+ *           fills receive buffers the short way (vq_fill_burst), before
+ *           the pop or after the push.
  *   22+S    host memory bytes (zero-filled up to the size)
  *
  * Host memory lives in heap buffers of exactly the region sizes, so ASan
@@ -72,14 +75,16 @@
  * which buffers it takes, their segments and permissions, when and why it
  * breaks the queue, the bytes it reads, every byte it writes (host memory
  * must equal the shadow after every call: the device writes only into
- * writable buffer segments, the used descriptors at its used positions in
- * the ring — id, len, flags, never addr — and the device area), the push,
- * interrupt and kick decisions, the count of available buffers, save/load,
- * and the dirty log (reported after every call that writes). While the
- * driver has done nothing wrong and no raw write happened, the driver
- * also checks, as a driver would, every used descriptor it reaps (a
- * buffer id it has outstanding, in order: one of its oldest ones) and that
- * it got every buffer back at the end.
+ * writable buffer segments and the buffers it fills, the used descriptors
+ * at its used positions in the ring — id, len, flags, never addr — and the
+ * device area), the push, fill, interrupt and kick decisions, the count
+ * of available buffers, save/load, and the dirty log (reported after
+ * every call that writes). While the driver has done nothing wrong and
+ * no raw write happened, the driver also checks, as a driver would,
+ * every used descriptor it reaps (a buffer id it has outstanding, in
+ * order: one of its oldest ones) and that it got every buffer back at
+ * the end; it is not clean when the input laid the driver or device area
+ * over the descriptor ring.
  *
  * The interrupt decision follows three rounds in four (so the used
  * position may move two rings' worth between decisions).
@@ -682,6 +687,109 @@ static void do_push(struct world *w, struct vq *vq, struct mq *q,
 		q->ring_held -= moved;
 		q->moved += moved;
 	}
+	check_queue(vq, q);
+	check_memory(w);
+	check_dirty(w);
+}
+
+/* ---- the short way for receive buffers (vq_fill_burst) ---------------- */
+static struct fill_in g_fill;
+static unsigned long g_fills, g_fills_some, g_filled; /* per input */
+
+/*
+ * Reference vq_fill_burst (virtq.h) on a packed ring: only while nothing
+ * is in flight (no buffer taken and not completed, so no ring descriptor
+ * held and the used position where the next available one is; the harness
+ * attaches no in-flight recording, so nothing waits to be resubmitted) and
+ * the queue can begin; then, for i in [0, n), the buffer at the next
+ * available position, if the driver made one available there (2.8.1) and
+ * it is one direct writable descriptor (no NEXT, no INDIRECT; the other
+ * flag bits are the wrap bits or ignored) with an id below the queue size,
+ * of at least hdr_len + len[i] bytes, all of it writable in one region.
+ * The first that is not so ends it. Fills at[], addrs[] and ids[];
+ * returns the count.
+ */
+static unsigned ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
+			 struct mpos *at, uint64_t *addrs, uint16_t *ids)
+{
+	if (!m_begin(w, q) || q->n_inflight || f->n == 0)
+		return 0;
+	if (q->ring_held || !mp_eq(q->next_used, q->next_avail))
+		return 0;
+	unsigned max = f->n < FILL_LIMIT ? f->n : FILL_LIMIT, i;
+	struct mpos p = q->next_avail;
+	/* A whole ring of them ends by itself: back at the first position
+	 * the wrap counter differs, and the descriptor is not available. */
+	for (i = 0; i < max; i++) {
+		if (!m_available(w, q, p))
+			break;
+		struct pdesc d = m_desc(w, q, p.off);
+		uint32_t total = f->hdr_len + f->len[i];
+		/* The whole buffer mapped, as a pop wants it. */
+		if ((d.flags & (F_NEXT | F_INDIRECT | F_WRITE)) != F_WRITE ||
+		    d.id >= q->size || d.len < total ||
+		    !m_one_region(w, d.addr, d.len, DMA_PROT_WRITE))
+			break;
+		at[i] = p;
+		addrs[i] = d.addr;
+		ids[i] = d.id;
+		mp_step(&p, 1, q->size);
+	}
+	return i;
+}
+
+static void do_fill(struct world *w, struct vq *vq, struct mq *q)
+{
+	struct mpos at[FILL_MAX];
+	uint64_t addrs[FILL_MAX];
+	uint16_t ids[FILL_MAX];
+	uint64_t popped = vq->n_popped, pushed = vq->n_pushed;
+	uint16_t pk_popped = vq->pk_popped, pk_done = vq->pk_done;
+
+	/* The pages dirtied so far reported first: the fill's own marks
+	 * are then checked on their own below. */
+	check_dirty(w);
+	fill_gen(&g_fill);
+	unsigned want = ref_fill(w, q, &g_fill, at, addrs, ids);
+	unsigned got = vq_fill_burst(vq, g_fill.hdr, g_fill.hdr_len, g_fill.ptr,
+				     g_fill.len, g_fill.n);
+
+	if (g_verbose)
+		fprintf(stderr, "fuzz_packed: fill %u (hdr %u): %u, model %u\n",
+			g_fill.n, g_fill.hdr_len, got, want);
+	CHECK(got == want);
+	g_fills++;
+	g_fills_some += got != 0;
+	g_filled += got;
+	if (want) {
+		/* The copies, in order; then each buffer's used descriptor
+		 * where it was offered: len and flags as a push of a
+		 * one-descriptor buffer writes them (AVAIL = USED = the wrap
+		 * counter, WRITE when bytes were written), the id the
+		 * driver's written again (a buffer may lie over its own
+		 * descriptor), the address untouched. */
+		for (unsigned i = 0; i < want; i++)
+			m_fill_write(w, &g_fill, i, addrs[i]);
+		for (unsigned i = 0; i < want; i++) {
+			uint32_t total = g_fill.hdr_len + g_fill.len[i];
+			uint8_t b[4];
+			put32(b, total);
+			m_write(w, q->desc + 16u * at[i].off + 8, b, 4);
+			m_write16(w, q->desc + 16u * at[i].off + 12, ids[i]);
+			m_write16(w, q->desc + 16u * at[i].off + 14,
+				  (uint16_t)((at[i].wrap ? F_AVAIL | F_USED : 0) |
+					     (total ? F_WRITE : 0)));
+		}
+		/* Taken and given back at once: in order, they were next. */
+		mp_step(&q->next_avail, want, q->size);
+		mp_step(&q->next_used, want, q->size);
+		q->n_taken += want;
+		q->n_given += want;
+		q->moved += want;
+	}
+	CHECK(vq->n_popped == popped + got && vq->n_pushed == pushed + got);
+	CHECK(vq->pk_popped == (uint16_t)(pk_popped + got) &&
+	      vq->pk_done == (uint16_t)(pk_done + got));
 	check_queue(vq, q);
 	check_memory(w);
 	check_dirty(w);
@@ -1421,10 +1529,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!d->clean)
 		drv_adopt(w, d, q);
+	/* Nor if the input laid the driver or device area over the ring
+	 * (or the two over each other): the event suppression writes of
+	 * either side then rewrite descriptors. */
+	{
+		const uint64_t part[3][2] = {
+			{ desc, 16u * qsize }, { drv_area, 4 }, { dev_area, 4 },
+		};
+		for (unsigned i = 0; i < 3; i++)
+			for (unsigned j = i + 1; j < 3; j++)
+				if (part[i][0] < part[j][0] + part[j][1] &&
+				    part[j][0] < part[i][0] + part[i][1])
+					d->clean = false;
+	}
 	d->indirect = h[20] & 1;
 	d->events = h[20] & 2;
 	d->max_pieces = 1 + ((h[20] >> 2) & 3);
 
+	g_fills = g_fills_some = g_filled = 0;
 	static const uint8_t default_script[] = { 0, 0x3f, 4, 0, 0x3f, 4, 0, 0x3f, 4 };
 	const uint8_t *sp = script_len ? script : default_script;
 	size_t sleft = script_len ? script_len : sizeof(default_script);
@@ -1466,9 +1588,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_avail_count(w, vq, q);
 		}
 
+		/* The short way for receive buffers (vq_fill_burst) in half
+		 * the rounds (no script bit is free: the generator chooses):
+		 * before the pop, which then takes the buffer it stopped at,
+		 * or after the push, at what the pop left. */
+		uint32_t fill_at = rnd() % 4;
+		if (fill_at == 0)
+			do_fill(w, vq, q);
 		unsigned nsegs = q->size + extra_segs % (q->size + 1u);
 		do_pop(w, vq, q, burst, nsegs);
 		do_push(w, vq, q, op, arg);
+		if (fill_at == 1)
+			do_fill(w, vq, q);
 		/* Now and then no decision: the used position may then move
 		 * a whole ring or more before the next one. */
 		if (rnd() & 3)
@@ -1508,11 +1639,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (g_verbose)
 		fprintf(stderr, "fuzz_packed: size %u flags %#x regions %u: popped %lu "
-			"pushed %lu notified %lu, driver offered %lu reaped %lu "
-			"(%s), %s\n", q->size, q->flags, w->nreg,
+			"pushed %lu notified %lu, filled %lu in %lu of %lu fills, "
+			"driver offered %lu reaped %lu (%s), %s\n", q->size,
+			q->flags, w->nreg,
 			(unsigned long)(g_vq[0].n_popped + g_vq[1].n_popped),
 			(unsigned long)(g_vq[0].n_pushed + g_vq[1].n_pushed),
 			(unsigned long)(g_vq[0].n_notify + g_vq[1].n_notify),
+			g_filled, g_fills_some, g_fills,
 			(unsigned long)d->offered, (unsigned long)d->reaped,
 			d->clean ? "clean" : "hostile",
 			q->broken ? vq_error_str(q->err) : "not broken");
