@@ -90,20 +90,7 @@ struct handler {
 	bool before_version;        /* allowed before VERSION */
 };
 
-#define REFUSE(d, m, rc, fmt, ...) \
-	do { \
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: " fmt, \
-			   (d)->name, (m)->h->name, ##__VA_ARGS__); \
-		return (rc); \
-	} while (0)
-
-static int take_fd(struct msg *m, unsigned i)
-{
-	int fd = m->fds[i];
-
-	m->fds[i] = -1;
-	return fd;
-}
+#define REFUSE HAL_SOCK_REFUSE
 
 /* ---- VERSION ------------------------------------------------------------ */
 
@@ -258,7 +245,7 @@ static int h_dma_map(struct hal_vfu_dev *d, struct msg *m)
 	w.iova = r.addr;
 	w.len = r.size;
 	if (m->nfds == 1) {
-		fd = take_fd(m, 0);
+		fd = hal_fd_take(&m->fds[0]);
 		rc = hal_map_fd(d->name, "DMA_MAP", fd, r.offset, r.size,
 				r.flags & VFU_DMA_WRITE, d->p.require_sealed,
 				&w.base, &w.base_len, &va);
@@ -500,7 +487,7 @@ static int h_set_irqs(struct hal_vfu_dev *d, struct msg *m)
 			if (hal_eventfd_take(m->fds[i]))
 				REFUSE(d, m, EINVAL, "fd %u is not an eventfd", i);
 		for (uint32_t i = 0; i < r.count; i++)
-			irq_set(d, r.start + i, m->nfds ? take_fd(m, i) : -1);
+			irq_set(d, r.start + i, m->nfds ? hal_fd_take(&m->fds[i]) : -1);
 		return 0;
 	}
 	if (m->nfds)

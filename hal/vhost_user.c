@@ -193,20 +193,7 @@ struct handler {
 	int8_t pf;         /* protocol feature it needs, or -1 */
 };
 
-#define REFUSE(d, m, rc, fmt, ...) \
-	do { \
-		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: " fmt, \
-			   (d)->name, (m)->h->name, ##__VA_ARGS__); \
-		return (rc); \
-	} while (0)
-
-static int take_fd(struct msg *m, unsigned i)
-{
-	int fd = m->fds[i];
-
-	m->fds[i] = -1;
-	return fd;
-}
+#define REFUSE HAL_SOCK_REFUSE
 
 static void reply_u64(struct msg *m, uint64_t v)
 {
@@ -796,7 +783,7 @@ static int h_set_mem_table(struct hal_vhu_dev *d, struct msg *m)
 	/* Map the new table before touching the old one: a refusal leaves
 	 * the old table in force. */
 	for (i = 0; i < n; i++) {
-		if ((rc = region_map(d, &r[i], take_fd(m, i), i, &nm[i]))) {
+		if ((rc = region_map(d, &r[i], hal_fd_take(&m->fds[i]), i, &nm[i]))) {
 			while (i--)
 				region_release(&nm[i]);
 			return rc;
@@ -840,7 +827,7 @@ static int h_add_mem_reg(struct hal_vhu_dev *d, struct msg *m)
 		if (region_overlaps(&r, &d->mem[i]))
 			REFUSE(d, m, EEXIST, "region gpa 0x%" PRIx64 " overlaps gpa 0x%" PRIx64,
 			       r.gpa, d->mem[i].gpa);
-	if ((rc = region_map(d, &r, take_fd(m, 0), d->nmem, &nm)))
+	if ((rc = region_map(d, &r, hal_fd_take(&m->fds[0]), d->nmem, &nm)))
 		return rc;
 	/* Adding memory unmaps nothing: running rings go on. */
 	if ((rc = region_install(d, &nm)))
@@ -897,7 +884,7 @@ static int h_set_log_base(struct hal_vhu_dev *d, struct msg *m)
 			REFUSE(d, m, EINVAL, "log of 0x%" PRIx64 " bytes does not cover gpa 0x%"
 			       PRIx64, l.size, d->mem[i].gpa + d->mem[i].size - 1);
 	}
-	nl.fd = take_fd(m, 0);
+	nl.fd = hal_fd_take(&m->fds[0]);
 	if ((rc = map_fd(d, "dirty log", nl.fd, l.offset + l.size, &nl.map))) {
 		hal_close_fd(&nl.fd);
 		return rc;
@@ -933,7 +920,7 @@ static int h_set_log_base(struct hal_vhu_dev *d, struct msg *m)
 static int h_set_log_fd(struct hal_vhu_dev *d, struct msg *m)
 {
 	hal_close_fd(&d->log_event_fd);
-	d->log_event_fd = take_fd(m, 0);
+	d->log_event_fd = hal_fd_take(&m->fds[0]);
 	return 0;
 }
 
@@ -1058,7 +1045,7 @@ static int vring_fd(struct hal_vhu_dev *d, struct msg *m, uint16_t *idx, int *fd
 	}
 	if (m->nfds < 1)
 		REFUSE(d, m, EINVAL, "ring %u: no fd", *idx);
-	*fd = take_fd(m, 0);
+	*fd = hal_fd_take(&m->fds[0]);
 	return 0;
 }
 
@@ -1312,7 +1299,7 @@ static int h_set_inflight_fd(struct hal_vhu_dev *d, struct msg *m)
 	if (in.mmap_size < need || in.mmap_offset + in.mmap_size < in.mmap_offset)
 		REFUSE(d, m, EINVAL, "region of %" PRIu64 " bytes, %u queues of %u need %"
 		       PRIu64, in.mmap_size, in.num_queues, in.queue_size, need);
-	f.fd = take_fd(m, 0);
+	f.fd = hal_fd_take(&m->fds[0]);
 	if ((rc = map_fd(d, "in-flight region", f.fd, in.mmap_offset + in.mmap_size,
 			 &f.map))) {
 		hal_close_fd(&f.fd);

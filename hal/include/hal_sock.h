@@ -11,6 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hal_log.h"
+
+/* A message handler's refusal: a rate-limited warning naming the device
+ * (d->name) and the message (m->h->name, its entry in the handler table),
+ * then return rc from the handler. The caller's COMP names the log
+ * component. */
+#define HAL_SOCK_REFUSE(d, m, rc, fmt, ...) \
+	do { \
+		HAL_LOG_RL(HAL_LOG_WARN, COMP, "%s: %s refused: " fmt, \
+			   (d)->name, (m)->h->name, ##__VA_ARGS__); \
+		return (rc); \
+	} while (0)
+
+/* Take over the fd in a message's slot: its value, the slot left -1 (the
+ * message's cleanup closes only what nobody took). */
+static inline int hal_fd_take(int *slot)
+{
+	int fd = *slot;
+
+	*slot = -1;
+	return fd;
+}
+
 /* A listening, non-blocking UNIX stream socket at path (a stale socket
  * file there is unlinked first; anything else is not). fd or -errno. */
 int hal_sock_listen(const char *path);
