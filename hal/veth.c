@@ -90,9 +90,10 @@ static int nl_talk(struct nlmsghdr *req, void *reply, size_t cap)
 		goto out;
 	}
 	req->nlmsg_seq = ++seq;
-	if (sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel,
-		   sizeof(kernel)) != (ssize_t)req->nlmsg_len) {
-		rc = -errno;
+	ssize_t sent = sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel,
+			      sizeof(kernel));
+	if (sent != (ssize_t)req->nlmsg_len) {
+		rc = sent < 0 ? -errno : -EIO; /* (a short send sets no errno) */
 		goto out;
 	}
 	for (;;) {
