@@ -532,26 +532,31 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 
 /* The copies of a vq_fill_burst, once its buffers are found: header and
  * data into each, dirty-marked. */
-void vq_fill_copy(const struct dma_table *t, const struct vq_fill *f, unsigned n,
+void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
 		  const void *hdr, uint32_t hdr_len, const void *const *data,
 		  const uint32_t *len)
 {
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(f[i].va, hdr, hdr_len);
-		memcpy(f[i].va + hdr_len, data[i], len[i]);
-		dma_mark_dirty(t, f[i].iova, hdr_len + len[i]);
+		memcpy(b[i].va, hdr, hdr_len);
+		memcpy(b[i].va + hdr_len, data[i], len[i]);
+		dma_mark_dirty(t, b[i].iova, hdr_len + len[i]);
 	}
 }
 
-unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
-		       const void *const *data, const uint32_t *len, unsigned n)
+/* May a short way run: nothing in flight (so completions go in pop
+ * order, where the buffers were), nothing recorded or to resubmit? */
+static bool short_ok(struct vq *vq)
 {
-	if (unlikely(!vq_begin(vq)) || vq->n_inflight || vq->ifl ||
-	    vq->resubmit_pos < vq->n_resubmit || n == 0)
-		return 0;
-	if (vq->flags & VQ_F_PACKED)
-		return vq_fill_packed(vq, hdr, hdr_len, data, len, n);
+	return likely(vq_begin(vq)) && !vq->n_inflight && !vq->ifl &&
+	       vq->resubmit_pos >= vq->n_resubmit;
+}
 
+/* The short ways on a split ring: up to n one-descriptor buffers at the
+ * front, writable ones each taking lim[i] bytes (`write`) or readable
+ * ones of at most lim[0] bytes. */
+static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
+			   const uint32_t *lim)
+{
 	/* Acquire pairs with the driver's write barrier before it publishes
 	 * avail->idx, as in vq_pop_burst. */
 	uint16_t avail_idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx,
@@ -561,15 +566,14 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		return 0; /* vq_pop_burst judges it */
 	if (count > n)
 		count = (uint16_t)n;
-	if (count > VQ_FILL_MAX)
-		count = VQ_FILL_MAX;
+	if (count > VQ_SHORT_MAX)
+		count = VQ_SHORT_MAX;
 
 	const struct dma_table *t = vq->tbl;
 	const struct vq_desc *desc = vq->desc;
 	const vle16 *ring = vq->avail->ring;
-	struct vq_used_elem *used = vq->used->ring;
-	uint16_t last = vq->last_avail, old = vq->used_idx, mask = vq->mask;
-	struct vq_fill f[VQ_FILL_MAX];
+	uint16_t last = vq->last_avail, mask = vq->mask;
+	uint16_t want = write ? VQ_DESC_F_WRITE : 0;
 	unsigned i;
 
 	/* The descriptors were written on the driver's core: start their
@@ -579,40 +583,91 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		if (h < vq->size)
 			__builtin_prefetch(&desc[h]);
 	}
-	/* Find the buffers, asking for their lines (to write) as we go. */
+	/* Find the buffers, asking for their lines as we go. */
 	for (i = 0; i < count; i++) {
 		uint16_t head = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
 		if (head >= vq->size)
 			break;
 		const struct vq_desc *dp = &desc[head];
-		if (vle16_to_cpu(READ_ONCE(dp->flags)) != VQ_DESC_F_WRITE ||
-		    !vq_fill_find(vq, t, vle64_to_cpu(READ_ONCE(dp->addr)),
-				  vle32_to_cpu(READ_ONCE(dp->len)), hdr_len + len[i], head, 0, &f[i]))
+		if (vle16_to_cpu(READ_ONCE(dp->flags)) != want ||
+		    !vq_buf_find(vq, t, vle64_to_cpu(READ_ONCE(dp->addr)),
+				 vle32_to_cpu(READ_ONCE(dp->len)), write,
+				 lim[write ? i : 0], head, 0, &b[i]))
 			break;
 	}
-	if (!i)
-		return 0;
-	vq_fill_copy(t, f, i, hdr, hdr_len, data, len);
-	for (unsigned k = 0; k < i; k++) {
-		struct vq_used_elem *e = &used[(uint16_t)(old + k) & mask];
-		e->id = cpu_to_vle32(f[k].id);
-		e->len = cpu_to_vle32(f[k].total);
-	}
-	mark_used_entries(vq, old, i);
-	vq->last_avail = (uint16_t)(last + i);
-	uint16_t new_idx = (uint16_t)(old + i);
-	vq->used_idx = new_idx;
-	/* Release, as in vq_push_burst: the entries and the data before the
-	 * index. */
-	__atomic_store_n(&vq->used->idx, cpu_to_vle16(new_idx), __ATOMIC_RELEASE);
-	dma_mark_dirty(t, vq->used_addr + offsetof(struct vq_used, idx), 2);
-	if ((int16_t)(new_idx - vq->signalled_used) < (uint16_t)i)
-		vq->signalled_valid = false;
-	vq->n_popped += i;
-	vq->n_pushed += i;
 	return i;
 }
 
+/* ... and their completion, in one go: the used entries (the bytes
+ * written, or none), then the index. */
+static void short_done(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+{
+	struct vq_used_elem *used = vq->used->ring;
+	uint16_t old = vq->used_idx, mask = vq->mask;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct vq_used_elem *e = &used[(uint16_t)(old + k) & mask];
+		e->id = cpu_to_vle32(b[k].id);
+		e->len = cpu_to_vle32(write ? b[k].len : 0);
+	}
+	mark_used_entries(vq, old, n);
+	vq->last_avail = (uint16_t)(vq->last_avail + n);
+	uint16_t new_idx = (uint16_t)(old + n);
+	vq->used_idx = new_idx;
+	/* Release, as in vq_push_burst: the entries (and a fill's data)
+	 * before the index. */
+	__atomic_store_n(&vq->used->idx, cpu_to_vle16(new_idx), __ATOMIC_RELEASE);
+	dma_mark_dirty(vq->tbl, vq->used_addr + offsetof(struct vq_used, idx), 2);
+	if ((int16_t)(new_idx - vq->signalled_used) < (uint16_t)n)
+		vq->signalled_valid = false;
+}
+
+/* Complete the n buffers a short way found (written into: `write`). */
+static void short_complete(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+{
+	if (vq->flags & VQ_F_PACKED)
+		vq_short_done_packed(vq, b, n, write);
+	else
+		short_done(vq, b, n, write);
+	vq->n_popped += n;
+	vq->n_pushed += n;
+}
+
+unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
+		       const void *const *data, const uint32_t *len, unsigned n)
+{
+	struct vq_buf b[VQ_SHORT_MAX];
+	uint32_t need[VQ_SHORT_MAX];
+	unsigned i;
+
+	if (!short_ok(vq) || n == 0)
+		return 0;
+	if (n > VQ_SHORT_MAX)
+		n = VQ_SHORT_MAX;
+	for (i = 0; i < n; i++)
+		need[i] = hdr_len + len[i];
+	i = vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, true, need) :
+				      short_find(vq, b, n, true, need);
+	if (!i)
+		return 0;
+	vq_fill_copy(vq->tbl, b, i, hdr, hdr_len, data, len);
+	short_complete(vq, b, i, true);
+	return i;
+}
+
+unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max)
+{
+	if (!short_ok(vq) || n == 0)
+		return 0;
+	return vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, false, &max) :
+					 short_find(vq, b, n, false, &max);
+}
+
+void vq_take_done(struct vq *vq, const struct vq_buf *b, unsigned n)
+{
+	if (n)
+		short_complete(vq, b, n, false);
+}
 bool vq_should_notify(struct vq *vq)
 {
 	bool notify;

@@ -465,79 +465,79 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 		ifl_used_end_packed(vq, done, n);
 }
 
-/* vq_fill_burst on a packed ring: nothing is in flight, so the used
+/* The short ways on a packed ring: nothing is in flight, so the used
  * position is the avail one, and each buffer's used descriptor goes where
  * its available one was, with its id. */
-unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
-			const void *const *data, const uint32_t *len, unsigned n)
+unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
+			      const uint32_t *lim)
 {
 	const struct dma_table *t = vq->tbl;
 	uint16_t size = vq->size, first = vq->last_avail;
-	uint16_t pos = vq_ctr_pos(first, size), first_flags = 0;
-	bool wrap = vq_ctr_wrap(first, size), wrap0 = wrap;
-	struct vq_fill f[VQ_FILL_MAX];
+	uint16_t pos = vq_ctr_pos(first, size);
+	uint16_t want = write ? VQ_DESC_F_WRITE : 0;
+	bool wrap = vq_ctr_wrap(first, size);
 	unsigned i;
 
 	if (vq->used_idx != first || vq->pk_slots)
 		return 0;
 	if (n > size)
 		n = size;
-	if (n > VQ_FILL_MAX)
-		n = VQ_FILL_MAX;
-	/* Find the buffers, asking for their lines (to write) as we go. */
 	for (i = 0; i < n; i++) {
 		struct vq_pdesc *d = &vq->pdesc[pos];
 		/* Acquire, as in vq_pop_packed: the descriptor is whole after. */
 		uint16_t flags = vle16_to_cpu(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
 		if (!pdesc_avail(flags, wrap) ||
-		    (flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) !=
-			    VQ_DESC_F_WRITE)
+		    (flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) != want)
 			break;
 		uint16_t id = vle16_to_cpu(READ_ONCE(d->id));
 		if (id >= size ||
-		    !vq_fill_find(vq, t, vle64_to_cpu(READ_ONCE(d->addr)),
-				  vle32_to_cpu(READ_ONCE(d->len)), hdr_len + len[i], id, pos, &f[i]))
+		    !vq_buf_find(vq, t, vle64_to_cpu(READ_ONCE(d->addr)),
+				 vle32_to_cpu(READ_ONCE(d->len)), write,
+				 lim[write ? i : 0], id, pos, &b[i]))
 			break;
 		if (++pos == size) {
 			pos = 0;
 			wrap = !wrap;
 		}
 	}
-	if (!i)
-		return 0;
-	vq_fill_copy(t, f, i, hdr, hdr_len, data, len);
+	return i;
+}
+
+void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+{
+	const struct dma_table *t = vq->tbl;
+	uint16_t size = vq->size, first = vq->last_avail, first_flags = 0;
+	bool wrap = vq_ctr_wrap(first, size);
+
 	/* The used descriptors, where the buffers were (the id written again:
 	 * a buffer may lie over its own descriptor); the first one's flags go
 	 * in last, below. */
-	wrap = wrap0;
-	for (unsigned k = 0; k < i; k++) {
-		struct vq_pdesc *d = &vq->pdesc[f[k].pos];
-		uint16_t uf = (wrap ? VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED : 0) | VQ_DESC_F_WRITE;
-		d->id = cpu_to_vle16(f[k].id);
-		d->len = cpu_to_vle32(f[k].total);
+	for (unsigned k = 0; k < n; k++) {
+		struct vq_pdesc *d = &vq->pdesc[b[k].pos];
+		uint16_t uf = (wrap ? VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED : 0) |
+			      (write ? VQ_DESC_F_WRITE : 0);
+		d->id = cpu_to_vle16(b[k].id);
+		d->len = cpu_to_vle32(write ? b[k].len : 0);
 		if (k == 0) {
 			first_flags = uf;
 		} else {
 			WRITE_ONCE(d->flags, cpu_to_vle16(uf));
-			dma_mark_dirty(t, vq->desc_addr + 16u * f[k].pos, 16);
+			dma_mark_dirty(t, vq->desc_addr + 16u * b[k].pos, 16);
 		}
-		if (f[k].pos == size - 1)
+		if (b[k].pos == size - 1)
 			wrap = !wrap;
 	}
-	/* Release, as in vq_push_packed: every descriptor and the data
-	 * before the first one's flags. */
+	/* Release, as in vq_push_packed: every descriptor (and a fill's
+	 * data) before the first one's flags. */
 	uint16_t p0 = vq_ctr_pos(first, size);
 	__atomic_store_n(&vq->pdesc[p0].flags, cpu_to_vle16(first_flags), __ATOMIC_RELEASE);
 	dma_mark_dirty(t, vq->desc_addr + 16u * p0, 16);
 	uint32_t since = (first + 2u * size - vq->signalled_used) % (2u * size);
-	if (since + i >= 2u * size)
+	if (since + n >= 2u * size)
 		vq->signalled_valid = false;
-	vq->last_avail = vq->used_idx = vq_ctr_add(first, (uint16_t)i, size);
-	vq->pk_popped += (uint16_t)i;
-	vq->pk_done += (uint16_t)i;
-	vq->n_popped += i;
-	vq->n_pushed += i;
-	return i;
+	vq->last_avail = vq->used_idx = vq_ctr_add(first, (uint16_t)n, size);
+	vq->pk_popped += (uint16_t)n;
+	vq->pk_done += (uint16_t)n;
 }
 
 bool vq_should_notify_packed(struct vq *vq)

@@ -169,36 +169,43 @@ void vq_ifl_init_packed(struct vq *vq);
 /* Packed ring (virtq_packed.c). */
 unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 		       struct vq_seg *segs, unsigned nsegs);
-/* vq_fill_burst: a buffer found, before its copy. */
-#define VQ_FILL_MAX 64
-struct vq_fill {
-	uint8_t *va;
-	uint64_t iova;
-	uint32_t total;   /* header and data */
-	uint16_t id;      /* split: the head; packed: the buffer id */
-	uint16_t pos;     /* packed: the descriptor's position */
-};
-/* The buffer [addr, addr + blen) takes `total` bytes: found (the whole of
- * it mapped, as vq_pop_burst wants it), and its lines asked for (to
- * write), in *f. */
-static inline bool vq_fill_find(struct vq *vq, const struct dma_table *t, uint64_t addr,
-				uint32_t blen, uint32_t total, uint16_t id, uint16_t pos,
-				struct vq_fill *f)
+/* The short ways (vq_fill_burst, vq_take_burst): at most this many
+ * buffers a call. */
+#define VQ_SHORT_MAX 64
+/* Is the one-descriptor buffer [addr, addr + blen) one for a short way: a
+ * fill writes `lim` bytes into it (blen >= lim), a take reads all of it
+ * (blen <= lim)? The whole of it must be mapped, as vq_pop_burst wants
+ * it. Found, it goes in *b, and its first and last lines are asked for
+ * (to write or to read). */
+static inline bool vq_buf_find(struct vq *vq, const struct dma_table *t, uint64_t addr,
+			       uint32_t blen, bool write, uint32_t lim, uint16_t id,
+			       uint16_t pos, struct vq_buf *b)
 {
 	uint8_t *va;
 
-	if (blen < total ||
-	    !(va = dma_ptr_hint(t, &vq->hint, addr, blen, DMA_PROT_WRITE)))
+	if (write ? blen < lim : (blen > lim || blen == 0))
 		return false;
-	__builtin_prefetch(va, 1);
-	*f = (struct vq_fill){ va, addr, total, id, pos };
+	va = dma_ptr_hint(t, &vq->hint, addr, blen, write ? DMA_PROT_WRITE : DMA_PROT_READ);
+	if (!va)
+		return false;
+	if (write) {
+		__builtin_prefetch(va, 1);
+	} else {
+		__builtin_prefetch(va);
+		__builtin_prefetch(va + blen - 1);
+	}
+	*b = (struct vq_buf){ va, addr, write ? lim : blen, id, pos };
 	return true;
 }
-void vq_fill_copy(const struct dma_table *t, const struct vq_fill *f, unsigned n,
+void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
 		  const void *hdr, uint32_t hdr_len, const void *const *data,
 		  const uint32_t *len);
-unsigned vq_fill_packed(struct vq *vq, const void *hdr, uint32_t hdr_len,
-			const void *const *data, const uint32_t *len, unsigned n);
+/* The packed halves of the short ways: find (writable buffers each
+ * taking lim[i] bytes, or readable ones of at most lim[0] bytes), then
+ * complete what was found. */
+unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
+			      const uint32_t *lim);
+void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write);
 void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 		    bool batch);
 bool vq_should_notify_packed(struct vq *vq);

@@ -422,6 +422,29 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		       const void *const *data, const uint32_t *len, unsigned n);
 
+/*
+ * The same short way for transmit buffers that are each one direct,
+ * readable descriptor of at most `max` bytes, all of them mapped (what
+ * drivers post for small and medium packets): vq_take_burst finds up to
+ * n (at most 64) at the front of the ring and describes them in b[]; the
+ * caller reads b[i].len bytes at b[i].va and then completes them all with
+ * vq_take_done (nothing written: used length 0), before any other call on
+ * the queue. It stops where vq_fill_burst does (and at a buffer that is
+ * writable, empty or longer than max): the caller goes on the general
+ * way. Only while nothing is in flight; else 0. vq_should_notify follows
+ * vq_take_done, as after vq_push_burst. (A buffer offered twice in one
+ * burst is read and completed twice.)
+ */
+struct vq_buf {
+	uint8_t *va;     /* the buffer, mapped */
+	uint64_t iova;
+	uint32_t len;    /* take: the buffer's bytes; fill: the bytes written */
+	uint16_t id;     /* split: the head; packed: the buffer id */
+	uint16_t pos;    /* packed: the descriptor's position */
+};
+unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max);
+void vq_take_done(struct vq *vq, const struct vq_buf *b, unsigned n);
+
 /* Once per burst after vq_push_burst: must the driver be interrupted? */
 bool vq_should_notify(struct vq *vq);
 

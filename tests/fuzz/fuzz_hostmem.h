@@ -630,7 +630,7 @@ static void pop_check_hold(struct world *w, struct vq *vq, uint16_t qsize,
 /* ---- vq_fill_burst's input (both targets) ------------------------------ */
 #define FILL_MAX    80u  /* buffers asked for in one call */
 #define FILL_DATA   200u /* data bytes of one, at most */
-/* Buffers one call fills at most (virtq.h; VQ_FILL_MAX): the caller goes
+/* Buffers one call fills at most (virtq.h; VQ_SHORT_MAX): the caller goes
  * on with vq_pop_burst for the rest, as after any other stop. */
 #define FILL_LIMIT  64u
 

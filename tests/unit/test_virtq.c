@@ -451,16 +451,48 @@ static void test_dirty_log_marks(void **state)
 
 static const uint8_t fill_hdr[12] = "HDR-0123456";
 
-/* Post n one-piece write-only buffers of `cap` bytes; tokens from tok. */
-static void fill_post(struct env *e, unsigned n, uint32_t cap, uintptr_t tok,
-		      uint64_t *iova)
+/* Post n one-piece buffers of `cap` bytes, write-only or (`readable`)
+ * read-only and full of bytes tok + i; tokens from tok. */
+static void post_pieces(struct env *e, unsigned n, uint32_t cap, uintptr_t tok,
+			uint64_t *iova, bool readable)
 {
 	for (unsigned i = 0; i < n; i++) {
 		iova[i] = env_alloc(e, cap);
-		struct sim_buf w = { iova[i], cap };
-		assert_int_equal(sim_vq_add(&e->drv, NULL, 0, &w, 1, (void *)(tok + i), false), 0);
+		struct sim_buf b = { iova[i], cap };
+		if (readable) {
+			uint8_t fill[256];
+			memset(fill, (int)(tok + i), sizeof(fill));
+			sim_hostmem_write(&e->mem, iova[i], fill, cap);
+		}
+		assert_int_equal(sim_vq_add(&e->drv, readable ? &b : NULL, readable,
+					    readable ? NULL : &b, !readable,
+					    (void *)(tok + i), false), 0);
 	}
 	sim_vq_publish(&e->drv);
+}
+
+static void fill_post(struct env *e, unsigned n, uint32_t cap, uintptr_t tok,
+		      uint64_t *iova)
+{
+	post_pieces(e, n, cap, tok, iova, false);
+}
+
+/* One buffer (read-only or write-only) the general way: popped, then
+ * completed with one byte written (none if read-only); the driver gets
+ * it back. */
+static void general_one(struct env *e, bool readable)
+{
+	struct vq_chain c[4];
+	uint64_t iova;
+	uint32_t got;
+	bool bad;
+
+	post_pieces(e, 1, 64, 0x99, &iova, readable);
+	assert_int_equal(env_pop(e, c, 4), 1);
+	struct vq_done d = { c[0].head, !readable };
+	assert_int_equal(vq_push_burst(&e->vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e->drv, &got, &bad), (void *)0x99);
+	assert_int_equal(got, !readable);
 }
 
 /* The driver sees buffer `tok` completed with the header and data[k]. */
@@ -485,7 +517,6 @@ static void fill_check(struct env *e, uintptr_t tok, uint64_t iova, const uint8_
 static void fill_rounds(uint32_t flags)
 {
 	struct env e;
-	struct vq_chain c[4];
 	uint8_t data[8][64];
 	const void *dp[8];
 	uint32_t len[8];
@@ -508,14 +539,7 @@ static void fill_rounds(uint32_t flags)
 		for (unsigned k = 0; k < posted; k++)
 			fill_check(&e, tok + k, iova[k], data[k], len[k]);
 		/* The general path goes on where the short one stopped. */
-		fill_post(&e, 1, 64, 0x99, iova);
-		assert_int_equal(env_pop(&e, c, 4), 1);
-		struct vq_done d = { c[0].head, 1 };
-		assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
-		uint32_t got;
-		bool bad;
-		assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x99);
-		assert_int_equal(got, 1);
+		general_one(&e, false);
 	}
 	assert_int_equal(e.vq.n_inflight, 0);
 	assert_false(vq_broken(&e.vq));
@@ -696,6 +720,234 @@ static void test_fill_burst_dirty_log(void **state)
 	(void)state;
 	fill_log(0);
 	fill_log(VQ_F_PACKED);
+}
+
+/* ---- vq_take_burst: transmit buffers read in place, completed in one go ---- */
+
+/* The driver gets tokens tok.. tok + k - 1 back, in order, with nothing
+ * written. */
+static void take_used(struct env *e, uintptr_t tok, unsigned k)
+{
+	uint32_t got;
+	bool bad;
+
+	for (unsigned i = 0; i < k; i++) {
+		assert_ptr_equal(sim_vq_get_used(&e->drv, &got, &bad), (void *)(tok + i));
+		assert_false(bad);
+		assert_int_equal(got, 0);
+	}
+}
+
+/* Take what is there (at most n, of at most max bytes): each buffer is
+ * where the driver put it, full of its token's byte; then complete them.
+ * Returns how many were taken; with `used`, checks the driver's side. */
+static unsigned take_check(struct env *e, unsigned n, uint32_t max, uintptr_t tok,
+			   const uint64_t *iova, uint32_t cap, bool used)
+{
+	struct vq_buf b[8];
+	uint8_t want[256];
+	unsigned k = vq_take_burst(&e->vq, b, n, max);
+
+	for (unsigned i = 0; i < k; i++) {
+		memset(want, (int)(tok + i), sizeof(want));
+		assert_int_equal(b[i].len, cap);
+		assert_ptr_equal(b[i].va, sim_hostmem_va(&e->mem, iova[i], cap));
+		assert_memory_equal(b[i].va, want, cap);
+	}
+	vq_take_done(&e->vq, b, k);
+	if (used)
+		take_used(e, tok, k);
+	return k;
+}
+
+/* Across several turns of the ring (the packed wrap counter flips), the
+ * general path in between, the interrupt decision after. */
+static void take_rounds(uint32_t flags)
+{
+	struct env e;
+	uint64_t iova[8];
+
+	env_init(&e, 8, flags, 0);
+	for (unsigned round = 0; round < 7; round++) {
+		uintptr_t tok = 0x10 * (round + 1);
+		unsigned posted = 3 + round % 4; /* 3..6 buffers a round */
+		post_pieces(&e, posted, 40 + round, tok, iova, true);
+		/* Asked for more than there are: as many as there are. */
+		assert_int_equal(take_check(&e, 8, 64, tok, iova, 40 + round, false), posted);
+		assert_true(vq_should_notify(&e.vq));
+		take_used(&e, tok, posted);
+		assert_int_equal(take_check(&e, 8, 64, tok, iova, 40 + round, true), 0);
+		/* The general path goes on where the short one stopped. */
+		general_one(&e, true);
+	}
+	/* Fewer than there are: the rest stay for the next call. */
+	post_pieces(&e, 5, 32, 0x70, iova, true);
+	assert_int_equal(take_check(&e, 2, 64, 0x70, iova, 32, true), 2);
+	assert_int_equal(take_check(&e, 8, 64, 0x72, iova + 2, 32, true), 3);
+	assert_int_equal(e.vq.n_inflight, 0);
+	assert_false(vq_broken(&e.vq));
+	env_fini(&e);
+}
+
+static void test_take_burst_split(void **state)
+{
+	(void)state;
+	take_rounds(0);
+	take_rounds(VQ_F_EVENT_IDX);
+	take_rounds(VQ_F_IN_ORDER);
+}
+
+static void test_take_burst_packed(void **state)
+{
+	(void)state;
+	take_rounds(VQ_F_PACKED);
+	take_rounds(VQ_F_PACKED | VQ_F_EVENT_IDX);
+}
+
+/* It stops at every buffer that is not one readable descriptor of at
+ * most max bytes, all mapped, which the general path then takes (and
+ * judges); and it does nothing while a chain popped the general way is
+ * not completed, or while in-flight buffers are recorded. */
+static void take_stops(uint32_t flags)
+{
+	struct env e;
+	struct vq_chain c[4];
+	uint64_t iova[4];
+	uint32_t got;
+	bool bad;
+	bool packed = flags & VQ_F_PACKED;
+
+	env_init(&e, 16, flags, 0);
+	/* One good buffer, then a chain of two pieces. */
+	post_pieces(&e, 1, 64, 0x10, iova, true);
+	uint64_t a = env_alloc(&e, 64), b = env_alloc(&e, 64);
+	struct sim_buf two[2] = { { a, 20 }, { b, 44 } };
+	assert_int_equal(sim_vq_add(&e.drv, two, 2, NULL, 0, (void *)0x11, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(take_check(&e, 4, 64, 0x10, iova, 64, true), 1);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].nseg, 2);
+	/* While that chain is in flight, nothing. */
+	post_pieces(&e, 1, 64, 0x12, iova, true);
+	assert_int_equal(take_check(&e, 4, 64, 0x12, iova, 64, true), 0);
+	struct vq_done d = { c[0].head, 0 };
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x11);
+	assert_int_equal(take_check(&e, 4, 64, 0x12, iova, 64, true), 1);
+
+	/* Longer than max (64 > 63): left to the general path. */
+	post_pieces(&e, 1, 64, 0x13, iova, true);
+	assert_int_equal(take_check(&e, 4, 63, 0x13, iova, 64, true), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].rlen, 64);
+	d.id = c[0].head;
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x13);
+
+	/* Empty: left to the general path. */
+	struct sim_buf empty = { iova[0], 0 };
+	assert_int_equal(sim_vq_add(&e.drv, &empty, 1, NULL, 0, (void *)0x16, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(take_check(&e, 4, 64, 0x16, iova, 0, true), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].rlen, 0);
+	d.id = c[0].head;
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x16);
+
+	/* Device-writable (a receive buffer in a transmit queue). */
+	post_pieces(&e, 1, 64, 0x14, iova, false);
+	assert_int_equal(take_check(&e, 4, 64, 0x14, iova, 64, true), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(c[0].nread, 0);
+	d.id = c[0].head;
+	assert_int_equal(vq_push_burst(&e.vq, &d, 1, false), 0);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x14);
+
+	/* Mapped only in part: the general path fails the queue. */
+	struct sim_buf edge = { H_IOVA1 + H_NSMALL * H_SMALL - 32, 64 };
+	assert_int_equal(sim_vq_add(&e.drv, &edge, 1, NULL, 0, (void *)0x15, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(take_check(&e, 4, 64, 0x15, iova, 64, true), 0);
+	assert_int_equal(env_pop(&e, c, 4), 0);
+	assert_true(vq_broken(&e.vq));
+	assert_int_equal(take_check(&e, 4, 64, 0x15, iova, 64, true), 0);
+	env_fini(&e);
+
+	/* With in-flight recording (a vhost-user front end's region), never:
+	 * each buffer must be recorded as it is popped. */
+	void *area = ifl_area_new(16, packed);
+	env_init(&e, 16, flags, 0);
+	assert_int_equal(vq_inflight_attach(&e.vq, area, vq_inflight_bytes(16, packed)), 0);
+	post_pieces(&e, 1, 64, 0x20, iova, true);
+	assert_int_equal(take_check(&e, 4, 64, 0x20, iova, 64, true), 0);
+	assert_int_equal(env_pop(&e, c, 4), 1);
+	assert_int_equal(e.vq.n_inflight, 1);
+	env_fini(&e);
+	free(area);
+}
+
+static void test_take_burst_stops(void **state)
+{
+	(void)state;
+	take_stops(0);
+	take_stops(VQ_F_PACKED);
+}
+
+/* With the dirty log on, the used entries of a burst of two are marked
+ * and nothing else: the buffers are only read (split: used->idx on the
+ * used ring's first page, entries 767 and 768 on its second; packed:
+ * descriptors 767 and 768, on the ring's third and fourth pages). */
+static void take_log(uint32_t flags)
+{
+	struct env e;
+	uint64_t bm[(H_LEN0 / 4096) / 64];
+	struct vq_buf b[2];
+	uint32_t got;
+	bool bad;
+
+	env_init(&e, 1024, flags, 0);
+	uint64_t out = env_alloc(&e, 3 * 4096);
+	out = (out + 4095) & ~4095ull;
+	struct sim_buf r = { out + 4000, 300 }; /* crosses a page */
+	for (int i = 0; i < 767; i++) {
+		assert_int_equal(sim_vq_add(&e.drv, &r, 1, NULL, 0, (void *)1, false), 0);
+		sim_vq_publish(&e.drv);
+		assert_int_equal(vq_take_burst(&e.vq, b, 1, 300), 1);
+		vq_take_done(&e.vq, b, 1);
+		assert_non_null(sim_vq_get_used(&e.drv, &got, &bad));
+	}
+	assert_int_equal(dma_log_start(e.dma, 4096), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sim_vq_add(&e.drv, &r, 1, NULL, 0, (void *)1, false), 0);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_take_burst(&e.vq, b, 2, 300), 2);
+	vq_take_done(&e.vq, b, 2);
+	assert_int_equal(dma_log_report(e.dma, H_IOVA0, H_LEN0, bm), 0);
+	uint64_t want[2];
+	if (flags & VQ_F_PACKED) {
+		want[0] = (e.drv.desc_iova + 16 * 767 - H_IOVA0) / 4096;
+		want[1] = (e.drv.desc_iova + 16 * 768 - H_IOVA0) / 4096;
+		assert_int_equal(want[1], want[0] + 1);
+	} else {
+		want[0] = (e.drv.used_iova - H_IOVA0) / 4096;     /* used->idx */
+		want[1] = want[0] + 1;                             /* entries 767, 768 */
+	}
+	unsigned set = 0;
+	for (size_t p = 0; p < H_LEN0 / 4096; p++) {
+		bool dirty = bm[p / 64] & (1ull << (p % 64));
+		assert_int_equal(dirty, p == want[0] || p == want[1]);
+		set += dirty;
+	}
+	assert_int_equal(set, 2);
+	env_fini(&e);
+}
+
+static void test_take_burst_dirty_log(void **state)
+{
+	(void)state;
+	take_log(0);
+	take_log(VQ_F_PACKED);
 }
 
 /* A chain kept across a DMA table change (an RX chain waiting for a
@@ -1965,6 +2217,10 @@ int main(void)
 		cmocka_unit_test(test_fill_burst_packed),
 		cmocka_unit_test(test_fill_burst_stops),
 		cmocka_unit_test(test_fill_burst_dirty_log),
+		cmocka_unit_test(test_take_burst_split),
+		cmocka_unit_test(test_take_burst_packed),
+		cmocka_unit_test(test_take_burst_stops),
+		cmocka_unit_test(test_take_burst_dirty_log),
 		cmocka_unit_test(test_chain_held_across_table_change),
 		cmocka_unit_test(test_segment_array_full),
 		cmocka_unit_test(test_save_load_in_order_partial),
