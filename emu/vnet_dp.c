@@ -248,12 +248,13 @@ static struct rte_mbuf *mbuf_get(struct vnet_dp_queue *q)
 	return m;
 }
 
-/* Copy the frame (the readable bytes after the header) into a new mbuf
- * chain. NULL when out of mbufs or when the driver's memory could not be
- * read (*why says which). */
-static struct rte_mbuf *tx_copy(struct vnet_dp_queue *q,
-				const struct vq_chain *ch, uint32_t off,
-				uint32_t len, enum vnet_drop *why)
+/* Copy the frame (the readable bytes after the header: of the chain, or
+ * of the one mapped buffer `flat`) into a new mbuf chain. NULL when out
+ * of mbufs or when the driver's memory could not be read (*why says
+ * which). */
+static struct rte_mbuf *tx_copy(struct vnet_dp_queue *q, const struct vq_chain *ch,
+				const uint8_t *flat, uint32_t off, uint32_t len,
+				enum vnet_drop *why)
 {
 	struct rte_mbuf *m = mbuf_get(q), *last = m;
 	uint32_t done = 0;
@@ -268,7 +269,9 @@ static struct rte_mbuf *tx_copy(struct vnet_dp_queue *q,
 
 		if (!room)
 			goto fail; /* an allocator handing out full mbufs */
-		if (vq_chain_read(q->vq, ch, off + done, dst, cnt) != cnt) {
+		if (flat)
+			memcpy(dst, flat + off + done, cnt);
+		else if (vq_chain_read(q->vq, ch, off + done, dst, cnt) != cnt) {
 			*why = VNET_DROP_MALFORMED; /* memory unmapped under us */
 			goto fail;
 		}
@@ -304,12 +307,52 @@ static void steer_learn(struct vnet_dp_queue *q, const struct rte_mbuf *m)
 		__atomic_store_n(slot, v, __ATOMIC_RELAXED);
 }
 
+/* One packet of rlen bytes (header and frame), from a chain or from one
+ * mapped buffer (`flat`): the mbuf to send, or NULL (*why says why). */
+static struct rte_mbuf *tx_one(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+			       const struct vq_chain *ch, const uint8_t *flat,
+			       uint32_t rlen, enum vnet_drop *why)
+{
+	struct vnet_hdr h;
+	struct rte_mbuf *m;
+
+	*why = VNET_DROP_MALFORMED;
+	if (!c->link_up) {
+		*why = VNET_DROP_LINK_DOWN;
+		return NULL;
+	}
+	if (rlen < c->hdr_len + 14 || rlen - c->hdr_len > VNET_DP_FRAME_MAX)
+		return NULL;
+	/* The header's 12 bytes; the hash fields that follow with
+	 * HASH_REPORT mean nothing on transmit. */
+	if (flat)
+		memcpy(&h, flat, sizeof(h));
+	else if (vq_chain_read(q->vq, ch, 0, &h, sizeof(h)) != sizeof(h))
+		return NULL;
+	m = tx_copy(q, ch, flat, c->hdr_len, rlen - c->hdr_len, why);
+	if (!m)
+		return NULL;
+	if (vnet_hdr_to_mbuf(&h, c->features, m)) {
+		q->mops.free(q->mops.ctx, m);
+		*why = VNET_DROP_MALFORMED;
+		return NULL;
+	}
+	if (c->steer_auto && q->steer)
+		steer_learn(q, m);
+	q->stats->packets++;
+	q->stats->bytes += m->pkt_len;
+	return m;
+}
+
 unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 			  const struct vnet_dp_conf *c,
 			  struct rte_mbuf **pkts, unsigned n)
 {
 	struct vq *vq = q->vq;
-	unsigned got, out = 0;
+	struct vq_buf b[VNET_DP_BURST_MAX];
+	unsigned took, got, out = 0;
+	enum vnet_drop why;
+	struct rte_mbuf *m;
 
 	if (n > VNET_DP_BURST_MAX)
 		n = VNET_DP_BURST_MAX;
@@ -333,7 +376,17 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 		if (q->nspare < n)
 			n = q->nspare;
 	}
-	got = vq_pop_burst(vq, q->chains, n, q->segs, q->nsegs_cap);
+	/* The short way first: the buffers at the front that are one
+	 * readable descriptor each, read in place and completed together. */
+	took = vq_take_burst(vq, b, n, c->hdr_len + VNET_DP_FRAME_MAX);
+	for (unsigned i = 0; i < took; i++) {
+		if ((m = tx_one(q, c, NULL, b[i].va, b[i].len, &why)))
+			pkts[out++] = m;
+		else
+			drop(q, why);
+	}
+	vq_take_done(vq, b, took);
+	got = took < n ? vq_pop_burst(vq, q->chains, n - took, q->segs, q->nsegs_cap) : 0;
 	/* The frames' first lines (header and the start of the frame) were
 	 * written by the driver's core: start every miss before the copies. */
 	for (unsigned i = 0; i < got; i++)
@@ -341,46 +394,20 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 			__builtin_prefetch(q->chains[i].seg[0].va);
 	for (unsigned i = 0; i < got; i++) {
 		const struct vq_chain *ch = &q->chains[i];
-		enum vnet_drop why = VNET_DROP_MALFORMED;
-		struct vnet_hdr h;
-		struct rte_mbuf *m;
 
 		/* Transmit buffers are read-only: nothing written. */
 		q->done[i] = (struct vq_done){ ch->head, 0 };
-		if (!c->link_up) {
-			drop(q, VNET_DROP_LINK_DOWN);
-			continue;
-		}
-		if (ch->rlen < c->hdr_len + 14 ||
-		    ch->rlen - c->hdr_len > VNET_DP_FRAME_MAX) {
-			drop(q, VNET_DROP_MALFORMED);
-			continue;
-		}
-		/* The header's 12 bytes; the hash fields that follow with
-		 * HASH_REPORT mean nothing on transmit. */
-		if (vq_chain_read(vq, ch, 0, &h, sizeof(h)) != sizeof(h)) {
-			drop(q, VNET_DROP_MALFORMED);
-			continue;
-		}
-		m = tx_copy(q, ch, c->hdr_len, ch->rlen - c->hdr_len, &why);
-		if (!m) {
+		if ((m = tx_one(q, c, ch, NULL, ch->rlen, &why)))
+			pkts[out++] = m;
+		else
 			drop(q, why);
-			continue;
-		}
-		if (vnet_hdr_to_mbuf(&h, c->features, m)) {
-			q->mops.free(q->mops.ctx, m);
-			drop(q, VNET_DROP_MALFORMED);
-			continue;
-		}
-		if (c->steer_auto && q->steer)
-			steer_learn(q, m);
-		q->stats->packets++;
-		q->stats->bytes += m->pkt_len;
-		pkts[out++] = m;
 	}
 	/* In order, every chain completes in pop order with nothing
 	 * written: one used entry for the burst (virtio 1.3, 2.7.9). */
-	complete(q, c, got, got, vq->flags & VQ_F_IN_ORDER);
+	if (got)
+		complete(q, c, got, took + got, vq->flags & VQ_F_IN_ORDER);
+	else if (took)
+		notify(q, c, took);
 	return out;
 }
 

@@ -2026,6 +2026,94 @@ static void test_rx_short_way_mixed(void **state)
 	assert_int_equal(drops(e, 0, VNET_DROP_NO_BUFFER), 0);
 }
 
+/* ---- the short way for transmit (vq_take_burst) ----------------------------- */
+
+/* The same burst twice, every chain one descriptor (header and frame
+ * together: the short way) and then every chain in two (the general
+ * way), split and packed: the same packets come out, with the same
+ * offload requests, in order. In the burst: plain frames, a checksum
+ * request, a TSO frame over many mbufs, a runt and a header the
+ * features refuse (both dropped MALFORMED and completed), the longest
+ * frame, and one chain in two pieces in the middle of the one-piece
+ * ones (the short way stops there and the general way goes on). */
+#define SW_N 9
+static void test_tx_short_way(void **state)
+{
+	struct env *e = *state;
+	struct vnet_hdr_hash h[SW_N];
+	uint8_t *f[SW_N];
+	uint32_t len[SW_N];
+	struct rte_mbuf *out[2][SW_N];
+	uint8_t *back = malloc(VNET_DP_FRAME_MAX);
+	struct flow fl;
+
+	assert_non_null(back);
+	dev_create(e, OFFER, 1);
+	e->tx_max = 65600;
+	e->qsize = 32;
+	flow_of(e, &fl, 4, 6);
+	for (unsigned i = 0; i < SW_N; i++) {
+		f[i] = malloc(VNET_DP_FRAME_MAX);
+		assert_non_null(f[i]);
+		plain_hdr(&h[i]);
+		len[i] = frame_of(e, f[i], PEER, OWN, &fl, -1, 60 + 100 * i);
+	}
+	csum_hdr(&h[1], 0);
+	len[2] = TSO_LEN;
+	for (uint32_t j = 0; j < TSO_LEN; j++)
+		f[2][j] = (uint8_t)(j * 3);
+	memcpy(f[2], f[1], T4_TCP + 20);
+	csum_hdr(&h[2], TSO_MSS);
+	len[3] = 13;                                /* runt */
+	h[5].hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV6; /* TSO6 not negotiated */
+	h[5].hdr.gso_size = cpu_to_vle16(1000);
+	len[6] = VNET_DP_FRAME_MAX;
+	for (uint32_t j = 0; j < len[6]; j++)
+		f[6][j] = (uint8_t)(j * 7);
+	for (int packed = 0; packed < 2; packed++) {
+		drv_up(e, BASIC | NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) |
+			  (packed ? GF(VIRTIO_F_RING_PACKED) : 0));
+		for (int way = 0; way < 2; way++) {
+			uint64_t bad = drops(e, 1, VNET_DROP_MALFORMED);
+			for (unsigned i = 0; i < SW_N; i++)
+				assert_int_equal(sim_net_send(&e->tx[0], &h[i], f[i], len[i],
+							      way == 0 && i != 7 ?
+							      SIM_NET_HDR_INLINE :
+							      SIM_NET_HDR_SEPARATE), 0);
+			sim_net_tx_flush(&e->tx[0]);
+			assert_int_equal(tx_drain(e, 0, out[way], SW_N), SW_N - 2);
+			assert_int_equal(drops(e, 1, VNET_DROP_MALFORMED), bad + 2);
+			assert_int_equal(e->tx[0].n_free, e->qsize); /* all completed */
+			for (unsigned i = 0, k = 0; i < SW_N; i++) {
+				if (i == 3 || i == 5)
+					continue;
+				struct rte_mbuf *m = out[way][k++];
+				assert_int_equal(m->pkt_len, len[i]);
+				mb_bytes(m, back);
+				assert_memory_equal(back, f[i], len[i]);
+			}
+		}
+		/* The checksum and TSO requests did come through. */
+		assert_int_equal(out[0][1]->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK,
+				 RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4);
+		assert_true(out[0][2]->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+		assert_int_equal(out[0][2]->tso_segsz, TSO_MSS);
+		for (unsigned k = 0; k < SW_N - 2; k++) {
+			struct rte_mbuf *a = out[0][k], *b = out[1][k];
+			assert_int_equal(a->ol_flags, b->ol_flags);
+			assert_int_equal(a->nb_segs, b->nb_segs);
+			assert_int_equal(a->tx_offload, b->tx_offload);
+			mb_free(&e->pool, a);
+			mb_free(&e->pool, b);
+		}
+		drv_down(e);
+	}
+	assert_int_equal(e->pool.live, 0);
+	for (unsigned i = 0; i < SW_N; i++)
+		free(f[i]);
+	free(back);
+}
+
 /* ---- hostile and unlucky transmit ------------------------------------------ */
 
 /* Chains the device cannot make a packet of are dropped MALFORMED and
@@ -3023,6 +3111,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_offloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_offloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_short_way_mixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_short_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_no_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_buffer_too_small, setup, teardown),
