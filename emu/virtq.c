@@ -553,15 +553,17 @@ static bool short_ok(struct vq *vq)
 
 /* The short ways on a split ring: up to n one-descriptor buffers at the
  * front, writable ones each taking lim[i] bytes (`write`) or readable
- * ones of at most lim[0] bytes. */
+ * ones of at most lim[0] bytes. *rest: whether anything is left for the
+ * general way (buffers not found, or an index it must judge). */
 static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
-			   const uint32_t *lim)
+			   const uint32_t *lim, bool *rest)
 {
 	/* Acquire pairs with the driver's write barrier before it publishes
 	 * avail->idx, as in vq_pop_burst. */
 	uint16_t avail_idx = vle16_to_cpu(__atomic_load_n(&vq->avail->idx,
 							  __ATOMIC_ACQUIRE));
-	uint16_t count = (uint16_t)(avail_idx - vq->last_avail);
+	uint16_t count = (uint16_t)(avail_idx - vq->last_avail), avail = count;
+	*rest = true;
 	if (count > vq->size)
 		return 0; /* vq_pop_burst judges it */
 	if (count > n)
@@ -595,6 +597,7 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 				 lim[write ? i : 0], head, 0, &b[i]))
 			break;
 	}
+	*rest = i < avail;
 	return i;
 }
 
@@ -639,6 +642,7 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 	struct vq_buf b[VQ_SHORT_MAX];
 	uint32_t need[VQ_SHORT_MAX];
 	unsigned i;
+	bool rest;
 
 	if (!short_ok(vq) || n == 0)
 		return 0;
@@ -646,8 +650,8 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		n = VQ_SHORT_MAX;
 	for (i = 0; i < n; i++)
 		need[i] = hdr_len + len[i];
-	i = vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, true, need) :
-				      short_find(vq, b, n, true, need);
+	i = vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, true, need, &rest) :
+				      short_find(vq, b, n, true, need, &rest);
 	if (!i)
 		return 0;
 	vq_fill_copy(vq->tbl, b, i, hdr, hdr_len, data, len);
@@ -655,12 +659,14 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 	return i;
 }
 
-unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max)
+unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max,
+		       bool *rest)
 {
+	*rest = true;
 	if (!short_ok(vq) || n == 0)
 		return 0;
-	return vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, false, &max) :
-					 short_find(vq, b, n, false, &max);
+	return vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, false, &max, rest) :
+					 short_find(vq, b, n, false, &max, rest);
 }
 
 void vq_take_done(struct vq *vq, const struct vq_buf *b, unsigned n)

@@ -469,7 +469,7 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
  * position is the avail one, and each buffer's used descriptor goes where
  * its available one was, with its id. */
 unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
-			      const uint32_t *lim)
+			      const uint32_t *lim, bool *rest)
 {
 	const struct dma_table *t = vq->tbl;
 	uint16_t size = vq->size, first = vq->last_avail;
@@ -478,6 +478,7 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 	bool wrap = vq_ctr_wrap(first, size);
 	unsigned i;
 
+	*rest = true;
 	if (vq->used_idx != first || vq->pk_slots)
 		return 0;
 	if (n > size)
@@ -486,8 +487,11 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 		struct vq_pdesc *d = &vq->pdesc[pos];
 		/* Acquire, as in vq_pop_packed: the descriptor is whole after. */
 		uint16_t flags = vle16_to_cpu(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
-		if (!pdesc_avail(flags, wrap) ||
-		    (flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) != want)
+		if (!pdesc_avail(flags, wrap)) {
+			*rest = false;
+			break;
+		}
+		if ((flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) != want)
 			break;
 		uint16_t id = vle16_to_cpu(READ_ONCE(d->id));
 		if (id >= size ||

@@ -201,10 +201,11 @@ void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
 		  const void *hdr, uint32_t hdr_len, const void *const *data,
 		  const uint32_t *len);
 /* The packed halves of the short ways: find (writable buffers each
- * taking lim[i] bytes, or readable ones of at most lim[0] bytes), then
- * complete what was found. */
+ * taking lim[i] bytes, or readable ones of at most lim[0] bytes; *rest:
+ * whether the general way may find more), then complete what was
+ * found. */
 unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
-			      const uint32_t *lim);
+			      const uint32_t *lim, bool *rest);
 void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write);
 void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 		    bool batch);

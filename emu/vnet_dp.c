@@ -352,6 +352,7 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 	struct vq_buf b[VNET_DP_BURST_MAX];
 	unsigned took, got, out = 0;
 	enum vnet_drop why;
+	bool rest;
 	struct rte_mbuf *m;
 
 	if (n > VNET_DP_BURST_MAX)
@@ -378,7 +379,7 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 	}
 	/* The short way first: the buffers at the front that are one
 	 * readable descriptor each, read in place and completed together. */
-	took = vq_take_burst(vq, b, n, c->hdr_len + VNET_DP_FRAME_MAX);
+	took = vq_take_burst(vq, b, n, c->hdr_len + VNET_DP_FRAME_MAX, &rest);
 	for (unsigned i = 0; i < took; i++) {
 		if ((m = tx_one(q, c, NULL, b[i].va, b[i].len, &why)))
 			pkts[out++] = m;
@@ -386,7 +387,7 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 			drop(q, why);
 	}
 	vq_take_done(vq, b, took);
-	got = took < n ? vq_pop_burst(vq, q->chains, n - took, q->segs, q->nsegs_cap) : 0;
+	got = took < n && rest ? vq_pop_burst(vq, q->chains, n - took, q->segs, q->nsegs_cap) : 0;
 	/* The frames' first lines (header and the start of the frame) were
 	 * written by the driver's core: start every miss before the copies. */
 	for (unsigned i = 0; i < got; i++)

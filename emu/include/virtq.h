@@ -431,9 +431,10 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
  * vq_take_done (nothing written: used length 0), before any other call on
  * the queue. It stops where vq_fill_burst does (and at a buffer that is
  * writable, empty or longer than max): the caller goes on the general
- * way. Only while nothing is in flight; else 0. vq_should_notify follows
- * vq_take_done, as after vq_push_burst. (A buffer offered twice in one
- * burst is read and completed twice.)
+ * way, if *rest says there is anything left for it (false: the ring had
+ * no other buffer available). Only while nothing is in flight; else 0.
+ * vq_should_notify follows vq_take_done, as after vq_push_burst. (A
+ * buffer offered twice in one burst is read and completed twice.)
  */
 struct vq_buf {
 	uint8_t *va;     /* the buffer, mapped */
@@ -442,7 +443,8 @@ struct vq_buf {
 	uint16_t id;     /* split: the head; packed: the buffer id */
 	uint16_t pos;    /* packed: the descriptor's position */
 };
-unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max);
+unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max,
+		       bool *rest);
 void vq_take_done(struct vq *vq, const struct vq_buf *b, unsigned n);
 
 /* Once per burst after vq_push_burst: must the driver be interrupted? */
