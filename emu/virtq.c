@@ -576,8 +576,10 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 	const vle16 *ring = vq->avail->ring;
 	uint16_t last = vq->last_avail, mask = vq->mask;
 	uint16_t want = write ? VQ_DESC_F_WRITE : 0;
+	struct vq_rgn g;
 	unsigned i;
 
+	vq_rgn_load(vq, t, write ? DMA_PROT_WRITE : DMA_PROT_READ, &g);
 	/* The descriptors were written on the driver's core: start their
 	 * misses first (a hint: each is read and checked below). */
 	for (i = 0; i < count; i++) {
@@ -592,7 +594,7 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 			break;
 		const struct vq_desc *dp = &desc[head];
 		if (vle16_to_cpu(READ_ONCE(dp->flags)) != want ||
-		    !vq_buf_find(vq, t, vle64_to_cpu(READ_ONCE(dp->addr)),
+		    !vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(dp->addr)),
 				 vle32_to_cpu(READ_ONCE(dp->len)), write,
 				 lim[write ? i : 0], head, 0, &b[i]))
 			break;

@@ -472,10 +472,15 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 			      const uint32_t *lim, bool *rest)
 {
 	const struct dma_table *t = vq->tbl;
+	struct vq_pdesc *ring = vq->pdesc;
 	uint16_t size = vq->size, first = vq->last_avail;
 	uint16_t pos = vq_ctr_pos(first, size);
-	uint16_t want = write ? VQ_DESC_F_WRITE : 0;
-	bool wrap = vq_ctr_wrap(first, size);
+	const uint16_t mask = VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED | VQ_DESC_F_NEXT |
+			      VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE;
+	/* Available in this lap, one direct descriptor, the right way. */
+	uint16_t want = (write ? VQ_DESC_F_WRITE : 0) |
+			(vq_ctr_wrap(first, size) ? VQ_PDESC_F_AVAIL : VQ_PDESC_F_USED);
+	struct vq_rgn g;
 	unsigned i;
 
 	*rest = true;
@@ -483,25 +488,24 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 		return 0;
 	if (n > size)
 		n = size;
+	vq_rgn_load(vq, t, write ? DMA_PROT_WRITE : DMA_PROT_READ, &g);
 	for (i = 0; i < n; i++) {
-		struct vq_pdesc *d = &vq->pdesc[pos];
+		struct vq_pdesc *d = &ring[pos];
 		/* Acquire, as in vq_pop_packed: the descriptor is whole after. */
 		uint16_t flags = vle16_to_cpu(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
-		if (!pdesc_avail(flags, wrap)) {
-			*rest = false;
+		if ((flags & mask) != want) {
+			*rest = pdesc_avail(flags, want & VQ_PDESC_F_AVAIL);
 			break;
 		}
-		if ((flags & (VQ_DESC_F_NEXT | VQ_DESC_F_INDIRECT | VQ_DESC_F_WRITE)) != want)
-			break;
 		uint16_t id = vle16_to_cpu(READ_ONCE(d->id));
 		if (id >= size ||
-		    !vq_buf_find(vq, t, vle64_to_cpu(READ_ONCE(d->addr)),
+		    !vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(d->addr)),
 				 vle32_to_cpu(READ_ONCE(d->len)), write,
 				 lim[write ? i : 0], id, pos, &b[i]))
 			break;
 		if (++pos == size) {
 			pos = 0;
-			wrap = !wrap;
+			want ^= VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED; /* the next lap */
 		}
 	}
 	return i;
@@ -510,31 +514,31 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
 {
 	const struct dma_table *t = vq->tbl;
-	uint16_t size = vq->size, first = vq->last_avail, first_flags = 0;
-	bool wrap = vq_ctr_wrap(first, size);
+	struct vq_pdesc *ring = vq->pdesc;
+	uint16_t size = vq->size, first = vq->last_avail, p0 = vq_ctr_pos(first, size);
+	/* Used in this lap: both bits as the wrap counter (and WRITE when
+	 * something was written). */
+	uint16_t uf = (vq_ctr_wrap(first, size) ? VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED : 0) |
+		      (write ? VQ_DESC_F_WRITE : 0), first_flags = uf;
+	bool logging = t->log_shift != 0;
 
 	/* The used descriptors, where the buffers were (the id written again:
 	 * a buffer may lie over its own descriptor); the first one's flags go
 	 * in last, below. */
 	for (unsigned k = 0; k < n; k++) {
-		struct vq_pdesc *d = &vq->pdesc[b[k].pos];
-		uint16_t uf = (wrap ? VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED : 0) |
-			      (write ? VQ_DESC_F_WRITE : 0);
+		struct vq_pdesc *d = &ring[b[k].pos];
 		d->id = cpu_to_vle16(b[k].id);
 		d->len = cpu_to_vle32(write ? b[k].len : 0);
-		if (k == 0) {
-			first_flags = uf;
-		} else {
+		if (k)
 			WRITE_ONCE(d->flags, cpu_to_vle16(uf));
+		if (unlikely(logging) && k)
 			dma_mark_dirty(t, vq->desc_addr + 16u * b[k].pos, 16);
-		}
 		if (b[k].pos == size - 1)
-			wrap = !wrap;
+			uf ^= VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED; /* the next lap */
 	}
 	/* Release, as in vq_push_packed: every descriptor (and a fill's
 	 * data) before the first one's flags. */
-	uint16_t p0 = vq_ctr_pos(first, size);
-	__atomic_store_n(&vq->pdesc[p0].flags, cpu_to_vle16(first_flags), __ATOMIC_RELEASE);
+	__atomic_store_n(&ring[p0].flags, cpu_to_vle16(first_flags), __ATOMIC_RELEASE);
 	dma_mark_dirty(t, vq->desc_addr + 16u * p0, 16);
 	uint32_t since = (first + 2u * size - vq->signalled_used) % (2u * size);
 	if (since + n >= 2u * size)

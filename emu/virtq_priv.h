@@ -172,22 +172,48 @@ unsigned vq_pop_packed(struct vq *vq, struct vq_chain *chains, unsigned n,
 /* The short ways (vq_fill_burst, vq_take_burst): at most this many
  * buffers a call. */
 #define VQ_SHORT_MAX 64
+/* The region a short way's buffers mostly come from (the queue's hint),
+ * in locals: the stores into the vq_buf array cannot be taken to change
+ * it, so nothing is loaded again per buffer. len 0: none (matches
+ * nothing). */
+struct vq_rgn {
+	uint64_t iova, len;
+	uint8_t *va;
+};
+
+static inline void vq_rgn_load(const struct vq *vq, const struct dma_table *t,
+			       uint32_t prot, struct vq_rgn *g)
+{
+	uint32_t h = vq->hint;
+
+	*g = (struct vq_rgn){ 0, 0, NULL };
+	if (h < t->n && (t->r[h].prot & prot) == prot)
+		*g = (struct vq_rgn){ t->r[h].iova, t->r[h].len, t->r[h].va };
+}
+
 /* Is the one-descriptor buffer [addr, addr + blen) one for a short way: a
  * fill writes `lim` bytes into it (blen >= lim), a take reads all of it
  * (blen <= lim)? The whole of it must be mapped, as vq_pop_burst wants
- * it. Found, it goes in *b, and its first and last lines are asked for
- * (to write or to read). */
-static inline bool vq_buf_find(struct vq *vq, const struct dma_table *t, uint64_t addr,
-			       uint32_t blen, bool write, uint32_t lim, uint16_t id,
-			       uint16_t pos, struct vq_buf *b)
+ * it: in *g, else looked up (and *g moved there). Found, it goes in *b,
+ * and its first and last lines are asked for (to write or to read). */
+static inline bool vq_buf_find(struct vq *vq, const struct dma_table *t, struct vq_rgn *g,
+			       uint64_t addr, uint32_t blen, bool write, uint32_t lim,
+			       uint16_t id, uint16_t pos, struct vq_buf *b)
 {
+	uint32_t prot = write ? DMA_PROT_WRITE : DMA_PROT_READ;
+	uint64_t off = addr - g->iova;
 	uint8_t *va;
 
 	if (write ? blen < lim : (blen > lim || blen == 0))
 		return false;
-	va = dma_ptr_hint(t, &vq->hint, addr, blen, write ? DMA_PROT_WRITE : DMA_PROT_READ);
-	if (!va)
-		return false;
+	if (likely(off < g->len && blen <= g->len - off)) {
+		va = g->va + off;
+	} else {
+		va = dma_ptr_hint(t, &vq->hint, addr, blen, prot);
+		if (!va)
+			return false;
+		vq_rgn_load(vq, t, prot, g);
+	}
 	if (write) {
 		__builtin_prefetch(va, 1);
 	} else {
