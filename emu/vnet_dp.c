@@ -252,7 +252,7 @@ static struct rte_mbuf *mbuf_get(struct vnet_dp_queue *q)
  * of the one mapped buffer `flat`) into a new mbuf chain. NULL when out
  * of mbufs or when the driver's memory could not be read (*why says
  * which). */
-static struct rte_mbuf *tx_copy(struct vnet_dp_queue *q, const struct vq_chain *ch,
+static inline __attribute__((always_inline)) struct rte_mbuf *tx_copy(struct vnet_dp_queue *q, const struct vq_chain *ch,
 				const uint8_t *flat, uint32_t off, uint32_t len,
 				enum vnet_drop *why)
 {
@@ -307,21 +307,31 @@ static void steer_learn(struct vnet_dp_queue *q, const struct rte_mbuf *m)
 		__atomic_store_n(slot, v, __ATOMIC_RELAXED);
 }
 
+/* What a transmit burst reads of the configuration, in locals (stores
+ * into mbufs and counters cannot be taken to change it), and its
+ * counts, added to the queue's counters once. */
+struct tx_burst {
+	uint32_t hdr_len;
+	bool link_up, learn;
+	uint64_t features;
+	uint64_t packets, bytes;
+};
+
 /* One packet of rlen bytes (header and frame), from a chain or from one
  * mapped buffer (`flat`): the mbuf to send, or NULL (*why says why). */
-static struct rte_mbuf *tx_one(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
-			       const struct vq_chain *ch, const uint8_t *flat,
-			       uint32_t rlen, enum vnet_drop *why)
+static inline __attribute__((always_inline)) struct rte_mbuf *
+tx_one(struct vnet_dp_queue *q, struct tx_burst *x, const struct vq_chain *ch,
+       const uint8_t *flat, uint32_t rlen, enum vnet_drop *why)
 {
 	struct vnet_hdr h;
 	struct rte_mbuf *m;
 
 	*why = VNET_DROP_MALFORMED;
-	if (!c->link_up) {
+	if (!x->link_up) {
 		*why = VNET_DROP_LINK_DOWN;
 		return NULL;
 	}
-	if (rlen < c->hdr_len + 14 || rlen - c->hdr_len > VNET_DP_FRAME_MAX)
+	if (rlen < x->hdr_len + 14 || rlen - x->hdr_len > VNET_DP_FRAME_MAX)
 		return NULL;
 	/* The header's 12 bytes; the hash fields that follow with
 	 * HASH_REPORT mean nothing on transmit. */
@@ -329,18 +339,18 @@ static struct rte_mbuf *tx_one(struct vnet_dp_queue *q, const struct vnet_dp_con
 		memcpy(&h, flat, sizeof(h));
 	else if (vq_chain_read(q->vq, ch, 0, &h, sizeof(h)) != sizeof(h))
 		return NULL;
-	m = tx_copy(q, ch, flat, c->hdr_len, rlen - c->hdr_len, why);
+	m = tx_copy(q, ch, flat, x->hdr_len, rlen - x->hdr_len, why);
 	if (!m)
 		return NULL;
-	if (vnet_hdr_to_mbuf(&h, c->features, m)) {
+	if (vnet_hdr_to_mbuf(&h, x->features, m)) {
 		q->mops.free(q->mops.ctx, m);
 		*why = VNET_DROP_MALFORMED;
 		return NULL;
 	}
-	if (c->steer_auto && q->steer)
+	if (x->learn)
 		steer_learn(q, m);
-	q->stats->packets++;
-	q->stats->bytes += m->pkt_len;
+	x->packets++;
+	x->bytes += m->pkt_len;
 	return m;
 }
 
@@ -350,6 +360,10 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 {
 	struct vq *vq = q->vq;
 	struct vq_buf b[VNET_DP_BURST_MAX];
+	struct tx_burst x = {
+		.hdr_len = c->hdr_len, .link_up = c->link_up,
+		.learn = c->steer_auto && q->steer, .features = c->features,
+	};
 	unsigned took, got, out = 0;
 	enum vnet_drop why;
 	bool rest;
@@ -379,9 +393,9 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 	}
 	/* The short way first: the buffers at the front that are one
 	 * readable descriptor each, read in place and completed together. */
-	took = vq_take_burst(vq, b, n, c->hdr_len + VNET_DP_FRAME_MAX, &rest);
+	took = vq_take_burst(vq, b, n, x.hdr_len + VNET_DP_FRAME_MAX, &rest);
 	for (unsigned i = 0; i < took; i++) {
-		if ((m = tx_one(q, c, NULL, b[i].va, b[i].len, &why)))
+		if ((m = tx_one(q, &x, NULL, b[i].va, b[i].len, &why)))
 			pkts[out++] = m;
 		else
 			drop(q, why);
@@ -398,11 +412,13 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 
 		/* Transmit buffers are read-only: nothing written. */
 		q->done[i] = (struct vq_done){ ch->head, 0 };
-		if ((m = tx_one(q, c, ch, NULL, ch->rlen, &why)))
+		if ((m = tx_one(q, &x, ch, NULL, ch->rlen, &why)))
 			pkts[out++] = m;
 		else
 			drop(q, why);
 	}
+	q->stats->packets += x.packets;
+	q->stats->bytes += x.bytes;
 	/* In order, every chain completes in pop order with nothing
 	 * written: one used entry for the burst (virtio 1.3, 2.7.9). */
 	if (got)
