@@ -127,6 +127,11 @@ static unsigned tx_prepare(struct lcore *lc, struct dp_dev *d, uint16_t q,
 
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
+		/* Nothing asked of the port: as it is. */
+		if (likely(!(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK) && k < cap)) {
+			out[k++] = m;
+			continue;
+		}
 		uint64_t seg = m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG);
 		bool can = seg == RTE_MBUF_F_TX_TCP_SEG
 				   ? d->rep_tx_offloads & RTE_ETH_TX_OFFLOAD_TCP_TSO
