@@ -667,6 +667,8 @@ unsigned vq_take_burst(struct vq *vq, struct vq_buf *b, unsigned n, uint32_t max
 	*rest = true;
 	if (!short_ok(vq) || n == 0)
 		return 0;
+	if (n > VQ_SHORT_MAX)
+		n = VQ_SHORT_MAX;
 	return vq->flags & VQ_F_PACKED ? vq_short_find_packed(vq, b, n, false, &max, rest) :
 					 short_find(vq, b, n, false, &max, rest);
 }

@@ -773,7 +773,7 @@ static unsigned take_check(struct env *e, unsigned n, uint32_t max, uintptr_t to
 static void take_rounds(uint32_t flags)
 {
 	struct env e;
-	uint64_t iova[8];
+	uint64_t iova[8], iova_many[100];
 
 	env_init(&e, 8, flags, 0);
 	for (unsigned round = 0; round < 7; round++) {
@@ -794,6 +794,19 @@ static void take_rounds(uint32_t flags)
 	assert_int_equal(take_check(&e, 8, 64, 0x72, iova + 2, 32, true), 3);
 	assert_int_equal(e.vq.n_inflight, 0);
 	assert_false(vq_broken(&e.vq));
+	env_fini(&e);
+
+	/* Never more than 64 a call, however many are asked for and there. */
+	struct vq_buf many[100];
+	bool rest;
+	env_init(&e, 128, flags, 0);
+	post_pieces(&e, 100, 32, 0x200, iova_many, true);
+	assert_int_equal(vq_take_burst(&e.vq, many, 100, 64, &rest), 64);
+	assert_true(rest);
+	vq_take_done(&e.vq, many, 64);
+	assert_int_equal(vq_take_burst(&e.vq, many, 100, 64, &rest), 36);
+	assert_false(rest);
+	vq_take_done(&e.vq, many, 36);
 	env_fini(&e);
 }
 
