@@ -19,9 +19,12 @@
  * Also here: the data of popped chains (m_chain_copy copies through the
  * model; check_chain, chain_io and held_io check what vq_chain_read /
  * vq_chain_write do against it) and the chains the device holds (g_held,
- * filled by pop_check_hold), the CHECK macro, the generator for minor
- * choices and little-endian helpers. The including target defines FUZZ_NAME (the
- * prefix of its messages) first; all functions are static.
+ * filled by pop_check_hold), the short ways' input and the checks the
+ * two rings share for them (fill_in, fill_gen, fill_fits, fill_run: one
+ * for vq_fill_burst and vq_take_burst, with a direction), the CHECK macro,
+ * the generator for minor choices and little-endian helpers. The
+ * including target defines FUZZ_NAME (the prefix of its messages) first;
+ * all functions are static.
  *
  * Input header bytes it reads (the same in both targets): 3 region mode,
  * 4 gap between the regions, 5-6 where they are cut, 7-8 host memory size.
@@ -627,15 +630,21 @@ static void pop_check_hold(struct world *w, struct vq *vq, uint16_t qsize,
 	}
 }
 
-/* ---- vq_fill_burst's input (both targets) ------------------------------ */
+/* ---- the short ways' input (both targets) ------------------------------
+ * One call of vq_fill_burst (received packets written into writable
+ * buffers) or of vq_take_burst (readable buffers found, read in place and
+ * given back with vq_take_done): the same walk of the ring, in one
+ * direction or the other, so one input, one generator and one fit rule. */
 #define FILL_MAX    80u  /* buffers asked for in one call */
 #define FILL_DATA   200u /* data bytes of one, at most */
-/* Buffers one call fills at most (virtq.h; VQ_SHORT_MAX): the caller goes
+/* Buffers one call finds at most (virtq.h; VQ_SHORT_MAX): the caller goes
  * on with vq_pop_burst for the rest, as after any other stop. */
 #define FILL_LIMIT  64u
 
 struct fill_in {
-	uint8_t hdr[20];
+	bool take;          /* vq_take_burst: n buffers of 1..max bytes each */
+	uint32_t max;
+	uint8_t hdr[20];    /* vq_fill_burst: the header and n packets */
 	uint32_t hdr_len;
 	unsigned n;
 	uint32_t len[FILL_MAX];
@@ -644,15 +653,24 @@ struct fill_in {
 };
 
 /* A burst of received packets: the header the product uses (12 bytes),
- * a longer one (20, with the hash report), or none; mostly short data. */
-static void fill_gen(struct fill_in *f)
+ * a longer one (20, with the hash report), or none; mostly short data.
+ * Or (take) a burst of transmit buffers: as many asked for, and a limit
+ * on their size near what drivers post (1..64 bytes mostly, up to 2 KiB
+ * now and then; 0 takes nothing) or none at all. */
+static void fill_gen(struct fill_in *f, bool take)
 {
 	uint32_t r = rnd();
 
-	f->hdr_len = (r & 15) == 0 ? 0 : (r & 3) ? 12 : 20;
-	for (unsigned i = 0; i < sizeof(f->hdr); i++)
+	f->take = take;
+	f->hdr_len = take || (r & 15) == 0 ? 0 : (r & 3) ? 12 : 20;
+	for (unsigned i = 0; i < sizeof(f->hdr) && !take; i++)
 		f->hdr[i] = (uint8_t)rnd();
 	f->n = (rnd() & 7) ? rnd() % 41 : rnd() % (FILL_MAX + 1);
+	if (take) {
+		f->max = (r & 0x30) == 0 ? UINT32_MAX :
+			 (r & 0x30) == 0x10 ? rnd() % 2100 : rnd() % 72;
+		return;
+	}
 	for (unsigned i = 0; i < f->n; i++) {
 		uint32_t l = (rnd() & 3) ? rnd() % 49 : rnd() % (FILL_DATA + 1);
 		if (f->hdr_len == 0 && l == 0)
@@ -666,13 +684,101 @@ static void fill_gen(struct fill_in *f)
 	}
 }
 
-/* What a filled buffer at iova gets, through the model: the header, then
- * the i-th packet's data. */
+/* Is the one-descriptor buffer [addr, addr + blen) (its flags already
+ * judged) one the call takes as its i-th: a fill's holds the header and
+ * the i-th packet, a take's is 1..max bytes; either way the whole of it
+ * lies in one region with the permission the call needs (mapped whole,
+ * as a pop wants it). */
+static bool fill_fits(struct world *w, const struct fill_in *f, unsigned i,
+		      uint64_t addr, uint32_t blen)
+{
+	if (f->take ? blen == 0 || blen > f->max : blen < f->hdr_len + f->len[i])
+		return false;
+	return m_one_region(w, addr, blen, f->take ? DMA_PROT_READ : DMA_PROT_WRITE);
+}
+
+/* What the i-th buffer found gets, through the model: on a fill the
+ * header, then the i-th packet's data; on a take nothing. */
 static void m_fill_write(struct world *w, const struct fill_in *f, unsigned i,
 			 uint64_t iova)
 {
+	if (f->take)
+		return;
 	m_write(w, iova, f->hdr, f->hdr_len);
 	m_write(w, iova + f->hdr_len, f->data[i], f->len[i]);
+}
+
+/* The length the i-th buffer's completion reports: the bytes written. */
+static uint32_t fill_used_len(const struct fill_in *f, unsigned i)
+{
+	return f->take ? 0 : f->hdr_len + f->len[i];
+}
+
+/* What the model says a short way's call finds: n buffers, their
+ * descriptors' addresses, lengths and ids (split: the heads); and what a
+ * take must say in *rest of what is left for the general way: 1 true
+ * (buffers past those found, heads to resubmit, an index to judge), 0
+ * false (it stopped at the end of what the driver made available, short
+ * of every limit), -1 either (nothing left, but a limit was reached, or
+ * the queue cannot begin). */
+struct fill_ref {
+	unsigned n;
+	uint64_t addr[FILL_MAX];
+	uint32_t len[FILL_MAX];
+	uint16_t id[FILL_MAX];
+	int rest;
+};
+
+/* Per input, for the summary: [fill, take] calls, calls that found some,
+ * buffers found. */
+static unsigned long g_short[2][3];
+
+/*
+ * One call of the short way f asks for, against the model's m: the same
+ * count; on a take, *rest as m says, nothing written yet and every b[i]
+ * the buffer the model found, at the host memory of its address (ASan
+ * sees a pointer or a length past its region when the caller reads it,
+ * as here), then all given back (vq_take_done). Returns the count.
+ */
+static unsigned fill_run(struct world *w, struct vq *vq, const struct fill_in *f,
+			 struct vq_buf *b, const struct fill_ref *m, bool verbose)
+{
+	bool rest = false;
+	unsigned got = f->take ? vq_take_burst(vq, b, f->n, f->max, &rest) :
+				 vq_fill_burst(vq, f->hdr, f->hdr_len, f->ptr, f->len, f->n);
+
+	if (verbose && f->take)
+		fprintf(stderr, FUZZ_NAME ": take %u (max %u): %u, model %u; rest %d, "
+			"model %d\n", f->n, f->max, got, m->n, rest, m->rest);
+	else if (verbose)
+		fprintf(stderr, FUZZ_NAME ": fill %u (hdr %u): %u, model %u\n", f->n,
+			f->hdr_len, got, m->n);
+	CHECK(got == m->n);
+	g_short[f->take][0]++;
+	g_short[f->take][1] += got != 0;
+	g_short[f->take][2] += got;
+	if (!f->take)
+		return got;
+	CHECK(m->rest < 0 || rest == m->rest);
+	check_memory(w);
+	for (unsigned i = 0; i < got; i++) {
+		const struct mreg *r = m_one_region(w, m->addr[i], m->len[i], DMA_PROT_READ);
+		uint32_t k = m->len[i] < IO_CHUNK ? m->len[i] : IO_CHUNK;
+
+		CHECK(r != NULL);
+		CHECK(b[i].va == r->buf + (m->addr[i] - r->iova));
+		CHECK(b[i].iova == m->addr[i] && b[i].len == m->len[i] &&
+		      b[i].id == m->id[i]);
+		if (k > w->io_left)
+			k = w->io_left;
+		w->io_left -= k;
+		m_read(w, m->addr[i], g_ref, k);
+		CHECK(memcmp(b[i].va, g_ref, k) == 0);
+		m_read(w, m->addr[i] + m->len[i] - 1, g_ref, 1);
+		CHECK(b[i].va[m->len[i] - 1] == g_ref[0]);
+	}
+	vq_take_done(vq, b, got);
+	return got;
 }
 
 /* ---- the library's log ------------------------------------------------- */

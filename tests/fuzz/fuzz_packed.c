@@ -59,8 +59,11 @@
  *           no script: three rounds that offer four buffers and
  *           complete everything.
  *           In half the rounds (the generator's choice) the device also
- *           fills receive buffers the short way (vq_fill_burst), before
- *           the pop or after the push.
+ *           takes a short way, before the pop or after the push: "fill"
+ *           writes receive buffers (vq_fill_burst: a header and up to
+ *           80 packets), "take" reads transmit buffers in place and
+ *           gives them back (vq_take_burst with up to 80 asked for and
+ *           a size limit, then vq_take_done).
  *   22+S    host memory bytes (zero-filled up to the size)
  *
  * Host memory lives in heap buffers of exactly the region sizes, so ASan
@@ -77,7 +80,9 @@
  * must equal the shadow after every call: the device writes only into
  * writable buffer segments and the buffers it fills, the used descriptors
  * at its used positions in the ring — id, len, flags, never addr — and the
- * device area), the push, fill, interrupt and kick decisions, the count
+ * device area), the push, fill, interrupt and kick decisions, the
+ * buffers a take finds (each where its descriptor says, of its length,
+ * at its position) and the used descriptors it writes, the count
  * of available buffers, save/load, and the dirty log (reported after
  * every call that writes). While the driver has done nothing wrong and
  * no raw write happened, the driver also checks, as a driver would,
@@ -692,100 +697,90 @@ static void do_push(struct world *w, struct vq *vq, struct mq *q,
 	check_dirty(w);
 }
 
-/* ---- the short way for receive buffers (vq_fill_burst) ---------------- */
+/* ---- the short ways (vq_fill_burst, vq_take_burst) -------------------- */
 static struct fill_in g_fill;
-static unsigned long g_fills, g_fills_some, g_filled; /* per input */
+static struct fill_ref g_fill_ref;
+static struct vq_buf g_bufs[FILL_MAX];
 
 /*
- * Reference vq_fill_burst (virtq.h) on a packed ring: only while nothing
- * is in flight (no buffer taken and not completed, so no ring descriptor
- * held and the used position where the next available one is; the harness
- * attaches no in-flight recording, so nothing waits to be resubmitted) and
- * the queue can begin; then, for i in [0, n), the buffer at the next
- * available position, if the driver made one available there (2.8.1) and
- * it is one direct writable descriptor (no NEXT, no INDIRECT; the other
- * flag bits are the wrap bits or ignored) with an id below the queue size,
- * of at least hdr_len + len[i] bytes, all of it writable in one region.
- * The first that is not so ends it. Fills at[], addrs[] and ids[];
- * returns the count.
+ * Reference vq_fill_burst and vq_take_burst (virtq.h) on a packed ring:
+ * only while nothing is in flight (no buffer taken and not completed, so
+ * no ring descriptor held and the used position where the next available
+ * one is; the harness attaches no in-flight recording, so nothing waits
+ * to be resubmitted) and the queue can begin; then, for i in [0, n), at
+ * most 64, the buffer at the next available position, if the driver made
+ * one available there (2.8.1) and it is one direct descriptor (no NEXT,
+ * no INDIRECT; WRITE for a fill, not for a take; the other flag bits are
+ * the wrap bits or ignored) with an id below the queue size, that fits
+ * (fill_fits: a fill's of at least hdr_len + len[i] bytes, all writable,
+ * a take's of 1..max bytes, all readable, in one region). The first that
+ * is not so ends it. Fills *m and at[] (the positions).
  */
-static unsigned ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
-			 struct mpos *at, uint64_t *addrs, uint16_t *ids)
+static void ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
+		     struct fill_ref *m, struct mpos *at)
 {
-	if (!m_begin(w, q) || q->n_inflight || f->n == 0)
-		return 0;
-	if (q->ring_held || !mp_eq(q->next_used, q->next_avail))
-		return 0;
-	unsigned max = f->n < FILL_LIMIT ? f->n : FILL_LIMIT, i;
 	struct mpos p = q->next_avail;
-	/* A whole ring of them ends by itself: back at the first position
-	 * the wrap counter differs, and the descriptor is not available. */
-	for (i = 0; i < max; i++) {
-		if (!m_available(w, q, p))
-			break;
+	unsigned lim = f->n < FILL_LIMIT ? f->n : FILL_LIMIT, i = 0;
+
+	m->n = 0;
+	m->rest = -1;
+	if (!m_begin(w, q))
+		return;
+	if (q->n_inflight || f->n == 0 || q->ring_held ||
+	    !mp_eq(q->next_used, q->next_avail))
+		lim = 0;
+	if (lim > q->size)
+		lim = q->size; /* back at the start, the wrap counter differs */
+	for (; i < lim && m_available(w, q, p); i++) {
 		struct pdesc d = m_desc(w, q, p.off);
-		uint32_t total = f->hdr_len + f->len[i];
-		/* The whole buffer mapped, as a pop wants it. */
-		if ((d.flags & (F_NEXT | F_INDIRECT | F_WRITE)) != F_WRITE ||
-		    d.id >= q->size || d.len < total ||
-		    !m_one_region(w, d.addr, d.len, DMA_PROT_WRITE))
+		if ((d.flags & (F_NEXT | F_INDIRECT | F_WRITE)) != (f->take ? 0 : F_WRITE) ||
+		    d.id >= q->size || !fill_fits(w, f, i, d.addr, d.len))
 			break;
 		at[i] = p;
-		addrs[i] = d.addr;
-		ids[i] = d.id;
+		m->addr[i] = d.addr;
+		m->len[i] = d.len;
+		m->id[i] = d.id;
 		mp_step(&p, 1, q->size);
 	}
-	return i;
+	m->n = i;
+	m->rest = m_available(w, q, p) ? 1 : i < lim ? 0 : -1;
 }
 
-static void do_fill(struct world *w, struct vq *vq, struct mq *q)
+/* A fill, or a take (read, then given back). */
+static void do_fill(struct world *w, struct vq *vq, struct mq *q, bool take)
 {
+	const struct fill_ref *m = &g_fill_ref;
 	struct mpos at[FILL_MAX];
-	uint64_t addrs[FILL_MAX];
-	uint16_t ids[FILL_MAX];
 	uint64_t popped = vq->n_popped, pushed = vq->n_pushed;
 	uint16_t pk_popped = vq->pk_popped, pk_done = vq->pk_done;
 
-	/* The pages dirtied so far reported first: the fill's own marks
+	/* The pages dirtied so far reported first: the call's own marks
 	 * are then checked on their own below. */
 	check_dirty(w);
-	fill_gen(&g_fill);
-	unsigned want = ref_fill(w, q, &g_fill, at, addrs, ids);
-	unsigned got = vq_fill_burst(vq, g_fill.hdr, g_fill.hdr_len, g_fill.ptr,
-				     g_fill.len, g_fill.n);
+	fill_gen(&g_fill, take);
+	ref_fill(w, q, &g_fill, &g_fill_ref, at);
+	unsigned got = fill_run(w, vq, &g_fill, g_bufs, m, g_verbose);
 
-	if (g_verbose)
-		fprintf(stderr, "fuzz_packed: fill %u (hdr %u): %u, model %u\n",
-			g_fill.n, g_fill.hdr_len, got, want);
-	CHECK(got == want);
-	g_fills++;
-	g_fills_some += got != 0;
-	g_filled += got;
-	if (want) {
-		/* The copies, in order; then each buffer's used descriptor
-		 * where it was offered: len and flags as a push of a
-		 * one-descriptor buffer writes them (AVAIL = USED = the wrap
-		 * counter, WRITE when bytes were written), the id the
-		 * driver's written again (a buffer may lie over its own
-		 * descriptor), the address untouched. */
-		for (unsigned i = 0; i < want; i++)
-			m_fill_write(w, &g_fill, i, addrs[i]);
-		for (unsigned i = 0; i < want; i++) {
-			uint32_t total = g_fill.hdr_len + g_fill.len[i];
-			uint8_t b[4];
-			put32(b, total);
-			m_write(w, q->desc + 16u * at[i].off + 8, b, 4);
-			m_write16(w, q->desc + 16u * at[i].off + 12, ids[i]);
-			m_write16(w, q->desc + 16u * at[i].off + 14,
-				  (uint16_t)((at[i].wrap ? F_AVAIL | F_USED : 0) |
-					     (total ? F_WRITE : 0)));
-		}
+	for (unsigned i = 0; i < got && take; i++)
+		CHECK(g_bufs[i].pos == at[i].off);
+	if (got) {
+		/* The copies (a fill's), in order; then each buffer's used
+		 * descriptor where it was offered, as a push of a
+		 * one-descriptor buffer writes it (m_put_used: the length
+		 * written, 0 on a take; AVAIL = USED = the wrap counter,
+		 * WRITE when bytes were written), the id the driver's
+		 * written again (a buffer may lie over its own descriptor),
+		 * the address untouched. */
+		for (unsigned i = 0; i < got; i++)
+			m_fill_write(w, &g_fill, i, m->addr[i]);
+		for (unsigned i = 0; i < got; i++)
+			m_put_used(w, q, at[i], m->id[i], fill_used_len(&g_fill, i));
 		/* Taken and given back at once: in order, they were next. */
-		mp_step(&q->next_avail, want, q->size);
-		mp_step(&q->next_used, want, q->size);
-		q->n_taken += want;
-		q->n_given += want;
-		q->moved += want;
+		mp_step(&q->next_avail, got, q->size);
+		mp_step(&q->next_used, got, q->size);
+		q->n_taken += got;
+		q->n_given += got;
+		q->moved += got;
 	}
 	CHECK(vq->n_popped == popped + got && vq->n_pushed == pushed + got);
 	CHECK(vq->pk_popped == (uint16_t)(pk_popped + got) &&
@@ -1546,7 +1541,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d->events = h[20] & 2;
 	d->max_pieces = 1 + ((h[20] >> 2) & 3);
 
-	g_fills = g_fills_some = g_filled = 0;
+	memset(g_short, 0, sizeof(g_short));
 	static const uint8_t default_script[] = { 0, 0x3f, 4, 0, 0x3f, 4, 0, 0x3f, 4 };
 	const uint8_t *sp = script_len ? script : default_script;
 	size_t sleft = script_len ? script_len : sizeof(default_script);
@@ -1588,18 +1583,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_avail_count(w, vq, q);
 		}
 
-		/* The short way for receive buffers (vq_fill_burst) in half
-		 * the rounds (no script bit is free: the generator chooses):
-		 * before the pop, which then takes the buffer it stopped at,
-		 * or after the push, at what the pop left. */
-		uint32_t fill_at = rnd() % 4;
+		/* A short way in half the rounds (no script bit is free: the
+		 * generator chooses), a fill (vq_fill_burst) or a take
+		 * (vq_take_burst) alike: before the pop, which then takes the
+		 * buffer it stopped at, or after the push, at what the pop
+		 * left. */
+		uint32_t r = rnd(), fill_at = r % 4;
+		bool take = r & 0x10;
 		if (fill_at == 0)
-			do_fill(w, vq, q);
+			do_fill(w, vq, q, take);
 		unsigned nsegs = q->size + extra_segs % (q->size + 1u);
 		do_pop(w, vq, q, burst, nsegs);
 		do_push(w, vq, q, op, arg);
 		if (fill_at == 1)
-			do_fill(w, vq, q);
+			do_fill(w, vq, q, take);
 		/* Now and then no decision: the used position may then move
 		 * a whole ring or more before the next one. */
 		if (rnd() & 3)
@@ -1640,12 +1637,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g_verbose)
 		fprintf(stderr, "fuzz_packed: size %u flags %#x regions %u: popped %lu "
 			"pushed %lu notified %lu, filled %lu in %lu of %lu fills, "
-			"driver offered %lu reaped %lu (%s), %s\n", q->size,
-			q->flags, w->nreg,
+			"took %lu in %lu of %lu takes, driver offered %lu reaped "
+			"%lu (%s), %s\n", q->size, q->flags, w->nreg,
 			(unsigned long)(g_vq[0].n_popped + g_vq[1].n_popped),
 			(unsigned long)(g_vq[0].n_pushed + g_vq[1].n_pushed),
 			(unsigned long)(g_vq[0].n_notify + g_vq[1].n_notify),
-			g_filled, g_fills_some, g_fills,
+			g_short[0][2], g_short[0][1], g_short[0][0],
+			g_short[1][2], g_short[1][1], g_short[1][0],
 			(unsigned long)d->offered, (unsigned long)d->reaped,
 			d->clean ? "clean" : "hostile",
 			q->broken ? vq_error_str(q->err) : "not broken");

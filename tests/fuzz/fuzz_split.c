@@ -43,8 +43,11 @@
  *                with a bad id or length; bit 7 start dirty logging now
  *           no script: three rounds that complete everything.
  *           In half the rounds (the generator's choice) the device also
- *           fills receive buffers the short way (vq_fill_burst), before
- *           the pop or after the push.
+ *           takes a short way, before the pop or after the push: "fill"
+ *           writes receive buffers (vq_fill_burst: a header and up to
+ *           80 packets), "take" reads transmit buffers in place and
+ *           gives them back (vq_take_burst with up to 80 asked for and
+ *           a size limit, then vq_take_done).
  *   21+S    host memory bytes (zero-filled up to the size)
  *
  * Host memory lives in heap buffers of exactly the region sizes, so ASan
@@ -60,7 +63,9 @@
  * device disagrees with it: which chains it pops, the segments and their
  * permissions, when it breaks the queue, the bytes it reads, every byte
  * it writes (host memory must equal the shadow after every call), the
- * push, fill and notification decisions, save/load, and the dirty log.
+ * push, fill and notification decisions, the buffers a take finds (each
+ * where its descriptor says, of its length) and what it completes,
+ * save/load, and the dirty log.
  *
  * FUZZ_SPLIT_VERBOSE=1 in the environment keeps the library's log lines
  * and prints what each input did.
@@ -459,34 +464,43 @@ static void do_push(struct world *w, struct vq *vq, struct mq *q,
 	check_memory(w);
 }
 
-/* ---- the short way for receive buffers (vq_fill_burst) ---------------- */
+/* ---- the short ways (vq_fill_burst, vq_take_burst) -------------------- */
 static struct fill_in g_fill;
-static unsigned long g_fills, g_fills_some, g_filled; /* per input */
+static struct fill_ref g_fill_ref;
+static struct vq_buf g_bufs[FILL_MAX];
 
 /*
- * Reference vq_fill_burst (virtq.h): only while nothing is in flight (no
- * chain popped and not completed, no restored head waiting to be popped
- * again; the harness attaches no in-flight recording) and the queue can
- * begin; then, for i in [0, n), the buffer at avail index last_avail + i,
- * while the driver made one available there (an avail->idx more than a
- * queue ahead is left to the next pop to judge), if its head is in range
- * and it is one direct writable descriptor (flags exactly WRITE: no NEXT,
- * no INDIRECT, no unknown bits) of at least hdr_len + len[i] bytes, all
- * of it writable in one region. The first that is not so ends it. Fills
- * heads[] and addrs[]; returns the count.
+ * Reference vq_fill_burst and vq_take_burst (virtq.h): only while nothing
+ * is in flight (no chain popped and not completed, no restored head
+ * waiting to be popped again; the harness attaches no in-flight
+ * recording) and the queue can begin; then, for i in [0, n), at most 64,
+ * the buffer at avail index last_avail + i, while the driver made one
+ * available there (an avail->idx more than a queue ahead is left to the
+ * next pop to judge), if its head is in range and it is one direct
+ * descriptor, flags exactly WRITE for a fill and exactly 0 for a take (no
+ * NEXT, no INDIRECT, no unknown bits), that fits (fill_fits: a fill's of
+ * at least hdr_len + len[i] bytes, all writable, a take's of 1..max
+ * bytes, all readable, in one region). The first that is not so ends it.
+ * Fills *m.
  */
-static unsigned ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
-			 uint16_t *heads, uint64_t *addrs)
+static void ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
+		     struct fill_ref *m)
 {
-	if (!m_begin(w, q) || q->n_inflight || q->rpos < q->nres || f->n == 0)
-		return 0;
+	m->n = 0;
+	m->rest = -1;
+	if (!m_begin(w, q))
+		return;
 	uint16_t count = (uint16_t)(m_read16(w, q->avail + 2) - q->last_avail);
-	if (count > q->size)
-		return 0;
-	unsigned max = f->n < count ? f->n : count, i;
-	if (max > FILL_LIMIT)
-		max = FILL_LIMIT;
-	for (i = 0; i < max; i++) {
+	if (count > q->size || q->rpos < q->nres) {
+		m->rest = 1;
+		return;
+	}
+	if (q->n_inflight || f->n == 0) {
+		m->rest = count ? 1 : -1;
+		return;
+	}
+	unsigned lim = f->n < FILL_LIMIT ? f->n : FILL_LIMIT, i;
+	for (i = 0; i < lim && i < count; i++) {
 		uint16_t slot = (uint16_t)(q->last_avail + i) & (q->size - 1);
 		uint16_t head = m_read16(w, q->avail + 4 + 2u * slot);
 		if (head >= q->size)
@@ -499,57 +513,50 @@ static unsigned ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
 		uint32_t len = (uint32_t)d[8] | (uint32_t)d[9] << 8 |
 			       (uint32_t)d[10] << 16 | (uint32_t)d[11] << 24;
 		uint16_t flags = (uint16_t)(d[12] | d[13] << 8);
-		uint32_t total = f->hdr_len + f->len[i];
-		/* The whole buffer mapped, as a pop wants it. */
-		if (flags != VQ_DESC_F_WRITE || len < total ||
-		    !m_one_region(w, addr, len, DMA_PROT_WRITE))
+		if (flags != (f->take ? 0 : VQ_DESC_F_WRITE) ||
+		    !fill_fits(w, f, i, addr, len))
 			break;
-		heads[i] = head;
-		addrs[i] = addr;
+		m->id[i] = head;
+		m->addr[i] = addr;
+		m->len[i] = len;
 	}
-	return i;
+	m->n = i;
+	m->rest = i < count ? 1 : i < lim ? 0 : -1;
 }
 
-static void do_fill(struct world *w, struct vq *vq, struct mq *q)
+/* A fill, or a take (read, then given back). */
+static void do_fill(struct world *w, struct vq *vq, struct mq *q, bool take)
 {
-	uint16_t heads[FILL_MAX];
-	uint64_t addrs[FILL_MAX];
+	const struct fill_ref *m = &g_fill_ref;
 	uint64_t popped = vq->n_popped, pushed = vq->n_pushed;
 
-	/* The pages dirtied so far reported first: the fill's own marks
+	/* The pages dirtied so far reported first: the call's own marks
 	 * are then checked on their own below. */
 	check_dirty(w);
-	fill_gen(&g_fill);
-	unsigned want = ref_fill(w, q, &g_fill, heads, addrs);
-	unsigned got = vq_fill_burst(vq, g_fill.hdr, g_fill.hdr_len, g_fill.ptr,
-				     g_fill.len, g_fill.n);
+	fill_gen(&g_fill, take);
+	ref_fill(w, q, &g_fill, &g_fill_ref);
+	unsigned got = fill_run(w, vq, &g_fill, g_bufs, m, g_verbose);
 
-	if (g_verbose)
-		fprintf(stderr, "fuzz_split: fill %u (hdr %u): %u, model %u\n",
-			g_fill.n, g_fill.hdr_len, got, want);
-	CHECK(got == want);
-	g_fills++;
-	g_fills_some += got != 0;
-	g_filled += got;
-	if (want) {
-		/* The copies, in order, then the used entries, then the index
-		 * (a buffer over a ring part is overwritten in that order). */
-		for (unsigned i = 0; i < want; i++)
-			m_fill_write(w, &g_fill, i, addrs[i]);
+	if (got) {
+		/* The copies (a fill's), in order, then the used entries (a
+		 * take's with length 0), then the index (a buffer over a ring
+		 * part is overwritten in that order). */
+		for (unsigned i = 0; i < got; i++)
+			m_fill_write(w, &g_fill, i, m->addr[i]);
 		uint16_t old = q->used_idx;
-		for (unsigned i = 0; i < want; i++) {
+		for (unsigned i = 0; i < got; i++) {
 			uint8_t e[8];
-			put32(e, heads[i]);
-			put32(e + 4, g_fill.hdr_len + g_fill.len[i]);
+			put32(e, m->id[i]);
+			put32(e + 4, fill_used_len(&g_fill, i));
 			m_write(w, q->used + 4 +
 				8u * ((uint16_t)(old + i) & (q->size - 1)), e, 8);
 		}
-		uint16_t new_idx = (uint16_t)(old + want);
+		uint16_t new_idx = (uint16_t)(old + got);
 		m_write16(w, q->used + 2, new_idx);
 		q->used_idx = new_idx;
-		q->last_avail = (uint16_t)(q->last_avail + want);
+		q->last_avail = (uint16_t)(q->last_avail + got);
 		/* As after a push of as many. */
-		if ((int16_t)(new_idx - q->sig_used) < (uint16_t)want)
+		if ((int16_t)(new_idx - q->sig_used) < (uint16_t)got)
 			q->sig_valid = false;
 	}
 	CHECK(vq->n_popped == popped + got && vq->n_pushed == pushed + got);
@@ -859,7 +866,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 
 	/* The rounds. */
-	g_fills = g_fills_some = g_filled = 0;
+	memset(g_short, 0, sizeof(g_short));
 	static const uint8_t default_script[] = { 0, 0x3f, 0, 0x3f, 0, 0x3f };
 	const uint8_t *sp = script_len ? script : default_script;
 	size_t sleft = script_len ? script_len : sizeof(default_script);
@@ -895,18 +902,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_avail_count(w, vq, q);
 		}
 
-		/* The short way for receive buffers (vq_fill_burst) in half
-		 * the rounds (no script bit is free: the generator chooses):
-		 * before the pop, which then takes the buffer it stopped at,
-		 * or after the push, at what the pop left. */
-		uint32_t fill_at = rnd() % 4;
+		/* A short way in half the rounds (no script bit is free: the
+		 * generator chooses), a fill (vq_fill_burst) or a take
+		 * (vq_take_burst) alike: before the pop, which then takes the
+		 * buffer it stopped at, or after the push, at what the pop
+		 * left. */
+		uint32_t r = rnd(), fill_at = r % 4;
+		bool take = r & 0x10;
 		if (fill_at == 0)
-			do_fill(w, vq, q);
+			do_fill(w, vq, q, take);
 		unsigned nsegs = q->size + extra_segs % (q->size + 1u);
 		do_pop(w, vq, q, burst, nsegs);
 		do_push(w, vq, q, op, arg);
 		if (fill_at == 1)
-			do_fill(w, vq, q);
+			do_fill(w, vq, q, take);
 		do_notify(w, vq, q);
 		if (op & 0x40) {
 			kicks_on = !kicks_on;
@@ -930,11 +939,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g_verbose)
 		fprintf(stderr, "fuzz_split: size %u flags %#x regions %u: popped %lu "
 			"pushed %lu notified %lu, filled %lu in %lu of %lu fills, "
-			"%s\n", q->size, q->flags, w->nreg,
-			(unsigned long)(g_vq[0].n_popped + g_vq[1].n_popped),
+			"took %lu in %lu of %lu takes, %s\n", q->size, q->flags,
+			w->nreg, (unsigned long)(g_vq[0].n_popped + g_vq[1].n_popped),
 			(unsigned long)(g_vq[0].n_pushed + g_vq[1].n_pushed),
 			(unsigned long)(g_vq[0].n_notify + g_vq[1].n_notify),
-			g_filled, g_fills_some, g_fills,
+			g_short[0][2], g_short[0][1], g_short[0][0],
+			g_short[1][2], g_short[1][1], g_short[1][0],
 			q->broken ? vq_error_str(q->err) : "not broken");
 
 out:
