@@ -31,6 +31,7 @@
 # Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
 # (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
 # BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
+# BENCH_RUNS=1 also prints every pair of runs (the spread behind the medians).
 set -u
 
 bin=${1:-build/bin/virtnetd}
@@ -280,6 +281,10 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 	# same latency regime), then their median.
 	paste -d ' ' "$tmp/v" "$tmp/d" |
 		awk '{ d = $(NF / 2 + 1); if (d > 0) printf "%.4f\n", $1 / d }' > "$tmp/r"
+	if [ -n "${BENCH_RUNS:-}" ]; then	# every pair: Mpps cyc/pkt spill, each side
+		paste -d ' ' "$tmp/v" "$tmp/d" | awk -v c="$packed/$q/$mode" \
+			'{ printf "#   %s pair %d: virtnet %.2f Mpps %s cyc %s%%, dpdk %.2f Mpps %s cyc %s%%\n", c, NR, $1 / 1e6, $2, $3, $(NF / 2 + 1) / 1e6, $(NF / 2 + 2), $(NF / 2 + 3) }'
+	fi
 	ratio=$(sort -n "$tmp/r" | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
