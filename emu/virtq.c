@@ -678,6 +678,7 @@ void vq_take_done(struct vq *vq, const struct vq_buf *b, unsigned n)
 	if (n)
 		short_complete(vq, b, n, false);
 }
+
 bool vq_should_notify(struct vq *vq)
 {
 	bool notify;

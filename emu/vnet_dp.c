@@ -252,9 +252,9 @@ static struct rte_mbuf *mbuf_get(struct vnet_dp_queue *q)
  * of the one mapped buffer `flat`) into a new mbuf chain. NULL when out
  * of mbufs or when the driver's memory could not be read (*why says
  * which). */
-static inline __attribute__((always_inline)) struct rte_mbuf *tx_copy(struct vnet_dp_queue *q, const struct vq_chain *ch,
-				const uint8_t *flat, uint32_t off, uint32_t len,
-				enum vnet_drop *why)
+static inline __attribute__((always_inline)) struct rte_mbuf *
+tx_copy(struct vnet_dp_queue *q, const struct vq_chain *ch, const uint8_t *flat,
+	uint32_t off, uint32_t len, enum vnet_drop *why)
 {
 	struct rte_mbuf *m = mbuf_get(q), *last = m;
 	uint32_t done = 0;
