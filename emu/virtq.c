@@ -587,20 +587,34 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 		if (h < vq->size)
 			__builtin_prefetch(&desc[h]);
 	}
-	/* Find the buffers, asking for their lines as we go. */
+	/* Find the buffers, asking for their lines as we go; each is marked
+	 * in flight until its completion, so that one offered twice fails
+	 * the queue as a pop would. */
 	for (i = 0; i < count; i++) {
 		uint16_t head = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
 		if (head >= vq->size)
 			break;
+		if (unlikely(vq->inflight[head].busy))
+			return vq_short_busy(vq, b, i, rest);
 		const struct vq_desc *dp = &desc[head];
 		if (vle16_to_cpu(READ_ONCE(dp->flags)) != want ||
 		    !vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(dp->addr)),
 				 vle32_to_cpu(READ_ONCE(dp->len)), write,
 				 lim[write ? i : 0], head, 0, &b[i]))
 			break;
+		vq->inflight[head].busy = 1;
 	}
 	*rest = i < avail;
 	return i;
+}
+
+unsigned vq_short_busy(struct vq *vq, const struct vq_buf *b, unsigned n, bool *rest)
+{
+	for (unsigned k = 0; k < n; k++)
+		vq->inflight[b[k].id].busy = 0;
+	vq_fail(vq, VQ_ERR_HEAD_BUSY);
+	*rest = false;
+	return 0;
 }
 
 /* ... and their completion, in one go: the used entries (the bytes
@@ -614,6 +628,7 @@ static void short_done(struct vq *vq, const struct vq_buf *b, unsigned n, bool w
 		struct vq_used_elem *e = &used[(uint16_t)(old + k) & mask];
 		e->id = cpu_to_vle32(b[k].id);
 		e->len = cpu_to_vle32(write ? b[k].len : 0);
+		vq->inflight[b[k].id].busy = 0;
 	}
 	mark_used_entries(vq, old, n);
 	vq->last_avail = (uint16_t)(vq->last_avail + n);
@@ -636,6 +651,7 @@ static void short_complete(struct vq *vq, const struct vq_buf *b, unsigned n, bo
 		short_done(vq, b, n, write);
 	vq->n_popped += n;
 	vq->n_pushed += n;
+	vq->n_short += n;
 }
 
 unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,

@@ -487,7 +487,7 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 	if (vq->used_idx != first || vq->pk_slots)
 		return 0;
 	if (n > size)
-		n = size;
+		n = size; /* (then *rest may say true with nothing left) */
 	vq_rgn_load(vq, t, write ? DMA_PROT_WRITE : DMA_PROT_READ, &g);
 	for (i = 0; i < n; i++) {
 		struct vq_pdesc *d = &ring[pos];
@@ -498,11 +498,17 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 			break;
 		}
 		uint16_t id = vle16_to_cpu(READ_ONCE(d->id));
-		if (id >= size ||
-		    !vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(d->addr)),
+		if (id >= size)
+			break;
+		/* In flight until completed: an id offered twice fails the
+		 * queue as a pop would. */
+		if (unlikely(vq->inflight[id].busy))
+			return vq_short_busy(vq, b, i, rest);
+		if (!vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(d->addr)),
 				 vle32_to_cpu(READ_ONCE(d->len)), write,
 				 lim[write ? i : 0], id, pos, &b[i]))
 			break;
+		vq->inflight[id].busy = 1;
 		if (++pos == size) {
 			pos = 0;
 			want ^= VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED; /* the next lap */
@@ -529,6 +535,7 @@ void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, boo
 		struct vq_pdesc *d = &ring[b[k].pos];
 		d->id = cpu_to_vle16(b[k].id);
 		d->len = cpu_to_vle32(write ? b[k].len : 0);
+		vq->inflight[b[k].id].busy = 0;
 		if (k)
 			WRITE_ONCE(d->flags, cpu_to_vle16(uf));
 		if (unlikely(logging) && k)

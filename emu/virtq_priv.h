@@ -233,6 +233,10 @@ void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
 unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
 			      const uint32_t *lim, bool *rest);
 void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write);
+/* A short way met a buffer offered again while one found before it in
+ * the same call is in flight: unmark b[0..n), fail the queue
+ * (HEAD_BUSY, as a pop would); 0 found, nothing left. */
+unsigned vq_short_busy(struct vq *vq, const struct vq_buf *b, unsigned n, bool *rest);
 void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 		    bool batch);
 bool vq_should_notify_packed(struct vq *vq);

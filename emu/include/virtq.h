@@ -360,6 +360,7 @@ struct vq {
 	const char *name;        /* for log lines */
 	/* counters */
 	uint64_t n_popped, n_pushed, n_notify, n_notify_suppressed;
+	uint64_t n_short;        /* of n_popped: buffers a short way took */
 } __attribute__((aligned(64)));
 
 /* Control thread: configure a queue: split (size a power of two, <= 32768;
@@ -415,9 +416,8 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
  * Only while nothing is in flight (every chain popped has been
  * completed, no in-flight recording, nothing to resubmit); else 0.
  * Returns the buffers filled; vq_should_notify follows, as after
- * vq_push_burst. (A buffer the driver offers twice in one burst is filled
- * twice, where vq_pop_burst would call the second one busy: only the
- * driver's own bookkeeping suffers.)
+ * vq_push_burst. A buffer the driver offers twice in one call fails the
+ * queue (HEAD_BUSY) as vq_pop_burst would, and nothing is filled.
  */
 unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 		       const void *const *data, const uint32_t *len, unsigned n);
@@ -433,8 +433,9 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
  * writable, empty or longer than max): the caller goes on the general
  * way, if *rest says there is anything left for it (false: the ring had
  * no other buffer available). Only while nothing is in flight; else 0.
- * vq_should_notify follows vq_take_done, as after vq_push_burst. (A
- * buffer offered twice in one burst is read and completed twice.)
+ * vq_should_notify follows vq_take_done, as after vq_push_burst. A
+ * buffer offered twice in one call fails the queue as with
+ * vq_fill_burst.
  */
 struct vq_buf {
 	uint8_t *va;     /* the buffer, mapped */

@@ -729,6 +729,21 @@ struct fill_ref {
 	int rest;
 };
 
+/* Is id among the first n the model found? Offered again while those
+ * are in flight, it fails the queue (HEAD_BUSY) with nothing found, as a
+ * pop would. Sets m->n and m->rest for that outcome. */
+static bool fill_dup(struct fill_ref *m, unsigned n, uint16_t id)
+{
+	for (unsigned k = 0; k < n; k++) {
+		if (m->id[k] == id) {
+			m->n = 0;
+			m->rest = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Per input, for the summary: [fill, take] calls, calls that found some,
  * buffers found. */
 static unsigned long g_short[2][3];

@@ -734,7 +734,13 @@ static void ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
 	for (; i < lim && m_available(w, q, p); i++) {
 		struct pdesc d = m_desc(w, q, p.off);
 		if ((d.flags & (F_NEXT | F_INDIRECT | F_WRITE)) != (f->take ? 0 : F_WRITE) ||
-		    d.id >= q->size || !fill_fits(w, f, i, d.addr, d.len))
+		    d.id >= q->size)
+			break;
+		if (fill_dup(m, i, d.id)) {
+			m_fail(q, VQ_ERR_HEAD_BUSY); /* as a pop: nothing found */
+			return;
+		}
+		if (!fill_fits(w, f, i, d.addr, d.len))
 			break;
 		at[i] = p;
 		m->addr[i] = d.addr;

@@ -505,6 +505,10 @@ static void ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
 		uint16_t head = m_read16(w, q->avail + 4 + 2u * slot);
 		if (head >= q->size)
 			break;
+		if (fill_dup(m, i, head)) {
+			m_fail(q, VQ_ERR_HEAD_BUSY); /* as a pop: nothing found */
+			return;
+		}
 		uint8_t d[16];
 		m_read(w, q->desc + 16u * head, d, 16);
 		uint64_t addr = 0;

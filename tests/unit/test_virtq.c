@@ -477,22 +477,40 @@ static void fill_post(struct env *e, unsigned n, uint32_t cap, uintptr_t tok,
 	post_pieces(e, n, cap, tok, iova, false);
 }
 
-/* One buffer (read-only or write-only) the general way: popped, then
- * completed with one byte written (none if read-only); the driver gets
- * it back. */
+/* Buffers (read-only or write-only) the general way: popped, then
+ * completed with their 64 bytes written (none if read-only); the driver
+ * gets them back. One, or under IN_ORDER two completed as one batch
+ * (one used entry: the short way's counts and the batch's must agree). */
 static void general_one(struct env *e, bool readable)
 {
 	struct vq_chain c[4];
-	uint64_t iova;
-	uint32_t got;
-	bool bad;
+	struct vq_done d[2];
+	uint64_t iova[2];
+	uint32_t got, w = readable ? 0 : 64;
+	bool bad, batch = e->vq.flags & VQ_F_IN_ORDER;
+	unsigned n = batch ? 2 : 1;
 
-	post_pieces(e, 1, 64, 0x99, &iova, readable);
-	assert_int_equal(env_pop(e, c, 4), 1);
-	struct vq_done d = { c[0].head, !readable };
-	assert_int_equal(vq_push_burst(&e->vq, &d, 1, false), 0);
-	assert_ptr_equal(sim_vq_get_used(&e->drv, &got, &bad), (void *)0x99);
-	assert_int_equal(got, !readable);
+	post_pieces(e, n, 64, 0x99, iova, readable);
+	assert_int_equal(env_pop(e, c, 4), n);
+	for (unsigned i = 0; i < n; i++)
+		d[i] = (struct vq_done){ c[i].head, w };
+	assert_int_equal(vq_push_burst(&e->vq, d, n, batch), 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_ptr_equal(sim_vq_get_used(&e->drv, &got, &bad), (void *)(uintptr_t)(0x99 + i));
+		assert_false(bad);
+	}
+}
+
+/* Make the second of two buffers just offered the first one again (split:
+ * its avail entry; packed: its id). */
+static void offer_first_twice(struct env *e)
+{
+	bool packed = e->vq.flags & VQ_F_PACKED;
+	uint64_t at = packed ? e->drv.desc_iova + 12 : e->drv.avail_iova + 4;
+	uint16_t first;
+
+	sim_hostmem_read(&e->mem, at, &first, 2);
+	sim_hostmem_write(&e->mem, at + (packed ? 16 : 2), &first, 2);
 }
 
 /* The driver sees buffer `tok` completed with the header and data[k]. */
@@ -558,6 +576,7 @@ static void test_fill_burst_packed(void **state)
 	(void)state;
 	fill_rounds(VQ_F_PACKED);
 	fill_rounds(VQ_F_PACKED | VQ_F_EVENT_IDX);
+	fill_rounds(VQ_F_PACKED | VQ_F_IN_ORDER);
 }
 
 /* It stops at every buffer that is not one writable descriptor big
@@ -575,6 +594,18 @@ static void fill_stops(uint32_t flags)
 	bool bad;
 
 	memset(data, 0x5a, sizeof(data));
+	/* A buffer offered twice in one go: the queue fails, nothing is
+	 * written. */
+	env_init(&e, 16, flags, 0);
+	fill_post(&e, 2, 64, 0x30, iova);
+	offer_first_twice(&e);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 4), 0);
+	assert_true(vq_broken(&e.vq));
+	uint8_t back[64], zero[64] = { 0 };
+	sim_hostmem_read(&e.mem, iova[0], back, sizeof(back));
+	assert_memory_equal(back, zero, sizeof(back));
+	env_fini(&e);
+
 	env_init(&e, 16, flags, 0);
 	/* One good buffer, then a chain of two pieces. */
 	fill_post(&e, 1, 64, 0x10, iova);
@@ -747,11 +778,13 @@ static unsigned take_check(struct env *e, unsigned n, uint32_t max, uintptr_t to
 	struct vq_buf b[8];
 	uint8_t want[256];
 	bool rest;
+	unsigned there = vq_avail_count(&e->vq);
+	uint64_t short0 = e->vq.n_short;
 	unsigned k = vq_take_burst(&e->vq, b, n, max, &rest);
 
 	/* Something left for the general way whenever there is more; and
 	 * not after taking all there was. */
-	if (vq_avail_count(&e->vq) > k)
+	if (there > k)
 		assert_true(rest);
 	else if (k)
 		assert_false(rest);
@@ -763,6 +796,7 @@ static unsigned take_check(struct env *e, unsigned n, uint32_t max, uintptr_t to
 		assert_memory_equal(b[i].va, want, cap);
 	}
 	vq_take_done(&e->vq, b, k);
+	assert_int_equal(e->vq.n_short, short0 + k);
 	if (used)
 		take_used(e, tok, k);
 	return k;
@@ -823,6 +857,7 @@ static void test_take_burst_packed(void **state)
 	(void)state;
 	take_rounds(VQ_F_PACKED);
 	take_rounds(VQ_F_PACKED | VQ_F_EVENT_IDX);
+	take_rounds(VQ_F_PACKED | VQ_F_IN_ORDER);
 }
 
 /* It stops at every buffer that is not one readable descriptor of at
@@ -837,6 +872,19 @@ static void take_stops(uint32_t flags)
 	uint32_t got;
 	bool bad;
 	bool packed = flags & VQ_F_PACKED;
+
+	/* A buffer offered twice in one go (a driver's bug): the queue
+	 * fails, as a pop would have it, and nothing is taken. */
+	env_init(&e, 16, flags, 0);
+	post_pieces(&e, 2, 64, 0x30, iova, true);
+	offer_first_twice(&e);
+	bool rest;
+	struct vq_buf twice[4];
+	assert_int_equal(vq_take_burst(&e.vq, twice, 4, 64, &rest), 0);
+	assert_false(rest);
+	assert_true(vq_broken(&e.vq));
+	assert_int_equal(e.vq.n_short, 0);
+	env_fini(&e);
 
 	env_init(&e, 16, flags, 0);
 	/* One good buffer, then a chain of two pieces. */
