@@ -199,19 +199,21 @@ static void notify(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 		q->coal_pending = 0;
 }
 
-/* Complete what the burst used (n chains, `pkts` packets), then notify. */
-static void complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
+/* Complete what the burst used (n chains, `pkts` packets), then notify.
+ * false: the completion was refused (nothing notified). */
+static bool complete(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 		     unsigned n, unsigned pkts, bool batch)
 {
 	if (!n)
-		return;
+		return true;
 	if (vq_push_burst(q->vq, q->done, n, batch)) {
 		/* Our own bookkeeping is wrong, not the driver's ring. */
 		HAL_LOG_RL(HAL_LOG_ERR, COMP, "%s: queue %u: completion refused",
 			   q->vq->name, q->index);
-		return;
+		return false;
 	}
 	notify(q, c, pkts);
+	return true;
 }
 
 void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
@@ -421,9 +423,9 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 	q->stats->bytes += x.bytes;
 	/* In order, every chain completes in pop order with nothing
 	 * written: one used entry for the burst (virtio 1.3, 2.7.9). */
-	if (got)
-		complete(q, c, got, took + got, vq->flags & VQ_F_IN_ORDER);
-	else if (took)
+	/* One interrupt decision for both ways (the short way's buffers
+	 * are used already, whatever becomes of the others). */
+	if (!(got && complete(q, c, got, took + got, vq->flags & VQ_F_IN_ORDER)) && took)
 		notify(q, c, took);
 	return out;
 }

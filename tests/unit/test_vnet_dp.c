@@ -2070,11 +2070,15 @@ static void test_tx_short_way(void **state)
 	len[6] = VNET_DP_FRAME_MAX;
 	for (uint32_t j = 0; j < len[6]; j++)
 		f[6][j] = (uint8_t)(j * 7);
-	for (int packed = 0; packed < 2; packed++) {
+	/* Split and packed, each plain, in order and with EVENT_IDX. */
+	const uint64_t extra[3] = { 0, GF(VIRTIO_F_IN_ORDER), GF(VIRTIO_F_EVENT_IDX) };
+	for (int run = 0; run < 6; run++) {
+		int packed = run % 2;
 		drv_up(e, BASIC | NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) |
-			  (packed ? GF(VIRTIO_F_RING_PACKED) : 0));
+			  extra[run / 2] | (packed ? GF(VIRTIO_F_RING_PACKED) : 0));
 		for (int way = 0; way < 2; way++) {
 			uint64_t bad = drops(e, 1, VNET_DROP_MALFORMED);
+			uint64_t sent = e->n.qstats[1].packets, short0 = e->dq[1].vq->n_short;
 			for (unsigned i = 0; i < SW_N; i++)
 				assert_int_equal(sim_net_send(&e->tx[0], &h[i], f[i], len[i],
 							      way == 0 && i != 7 ?
@@ -2084,6 +2088,10 @@ static void test_tx_short_way(void **state)
 			assert_int_equal(tx_drain(e, 0, out[way], SW_N), SW_N - 2);
 			assert_int_equal(drops(e, 1, VNET_DROP_MALFORMED), bad + 2);
 			assert_int_equal(e->tx[0].n_free, e->qsize); /* all completed */
+			assert_int_equal(e->n.qstats[1].packets, sent + SW_N - 2);
+			/* The one-piece chains before the two-piece one went the
+			 * short way; none did the second time. */
+			assert_int_equal(e->dq[1].vq->n_short, short0 + (way ? 0 : 7));
 			for (unsigned i = 0, k = 0; i < SW_N; i++) {
 				if (i == 3 || i == 5)
 					continue;
