@@ -134,17 +134,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool g_verbose; /* FUZZ_PACKED_VERBOSE: library log lines, a summary */
 
-/* ---- little-endian fields in byte arrays ------------------------------ */
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static void put64(uint8_t *p, uint64_t v)
 {

@@ -168,13 +168,9 @@ static int ref_walk(struct world *w, struct mq *q, uint16_t head,
 			memcpy(d, itab + 16u * idx, 16);
 		else
 			m_read(w, q->desc + 16u * idx, d, 16);
-		uint64_t addr = 0;
-		for (int i = 7; i >= 0; i--)
-			addr = addr << 8 | d[i];
-		uint32_t len = (uint32_t)d[8] | (uint32_t)d[9] << 8 |
-			       (uint32_t)d[10] << 16 | (uint32_t)d[11] << 24;
-		uint16_t flags = (uint16_t)(d[12] | d[13] << 8);
-		uint16_t next = (uint16_t)(d[14] | d[15] << 8);
+		uint64_t addr = get64(d);
+		uint32_t len = get32(d + 8);
+		uint16_t flags = get16(d + 12), next = get16(d + 14);
 
 		if (flags & VQ_DESC_F_INDIRECT) {
 			if (indirect) {
@@ -511,12 +507,9 @@ static void ref_fill(struct world *w, struct mq *q, const struct fill_in *f,
 		}
 		uint8_t d[16];
 		m_read(w, q->desc + 16u * head, d, 16);
-		uint64_t addr = 0;
-		for (int k = 7; k >= 0; k--)
-			addr = addr << 8 | d[k];
-		uint32_t len = (uint32_t)d[8] | (uint32_t)d[9] << 8 |
-			       (uint32_t)d[10] << 16 | (uint32_t)d[11] << 24;
-		uint16_t flags = (uint16_t)(d[12] | d[13] << 8);
+		uint64_t addr = get64(d);
+		uint32_t len = get32(d + 8);
+		uint16_t flags = get16(d + 12);
 		if (flags != (f->take ? 0 : VQ_DESC_F_WRITE) ||
 		    !fill_fits(w, f, i, addr, len))
 			break;
