@@ -532,9 +532,9 @@ int vq_push_burst(struct vq *vq, const struct vq_done *done, unsigned n,
 
 /* The copies of a vq_fill_burst, once its buffers are found: header and
  * data into each, dirty-marked. */
-void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
-		  const void *hdr, uint32_t hdr_len, const void *const *data,
-		  const uint32_t *len)
+static void fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
+		      const void *hdr, uint32_t hdr_len, const void *const *data,
+		      const uint32_t *len)
 {
 	for (unsigned i = 0; i < n; i++) {
 		memcpy(b[i].va, hdr, hdr_len);
@@ -672,7 +672,7 @@ unsigned vq_fill_burst(struct vq *vq, const void *hdr, uint32_t hdr_len,
 				      short_find(vq, b, n, true, need, &rest);
 	if (!i)
 		return 0;
-	vq_fill_copy(vq->tbl, b, i, hdr, hdr_len, data, len);
+	fill_copy(vq->tbl, b, i, hdr, hdr_len, data, len);
 	short_complete(vq, b, i, true);
 	return i;
 }

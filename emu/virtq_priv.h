@@ -185,10 +185,10 @@ static inline void vq_rgn_load(const struct vq *vq, const struct dma_table *t,
 			       uint32_t prot, struct vq_rgn *g)
 {
 	uint32_t h = vq->hint;
+	bool ok = h < t->n && (t->r[h].prot & prot) == prot;
 
-	*g = (struct vq_rgn){ 0, 0, NULL };
-	if (h < t->n && (t->r[h].prot & prot) == prot)
-		*g = (struct vq_rgn){ t->r[h].iova, t->r[h].len, t->r[h].va };
+	*g = ok ? (struct vq_rgn){ t->r[h].iova, t->r[h].len, t->r[h].va } :
+		  (struct vq_rgn){ 0, 0, NULL };
 }
 
 /* Is the one-descriptor buffer [addr, addr + blen) one for a short way: a
@@ -223,9 +223,6 @@ static inline bool vq_buf_find(struct vq *vq, const struct dma_table *t, struct 
 	*b = (struct vq_buf){ va, addr, write ? lim : blen, id, pos };
 	return true;
 }
-void vq_fill_copy(const struct dma_table *t, const struct vq_buf *b, unsigned n,
-		  const void *hdr, uint32_t hdr_len, const void *const *data,
-		  const uint32_t *len);
 /* The packed halves of the short ways: find (writable buffers each
  * taking lim[i] bytes, or readable ones of at most lim[0] bytes; *rest:
  * whether the general way may find more), then complete what was
