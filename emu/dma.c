@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include <rte_rcu_qsbr.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "dma.h"
 
@@ -297,6 +300,25 @@ int dma_log_stop(struct dma_space *s)
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+bool dma_release_supported(void)
+{
+#if defined(__x86_64__)
+	static int known = -1;
+	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+
+	if (v < 0) {
+		unsigned a, b, c, d;
+
+		/* CPUID.(EAX=7, ECX=0):EBX bit 23 is CLFLUSHOPT. */
+		v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 23));
+		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
+	}
+	return v;
+#else
+	return false;
+#endif
 }
 
 void dma_mark_dirty_slow(const struct dma_table *t, uint64_t iova,

@@ -173,6 +173,35 @@ static inline void dma_mark_dirty(const struct dma_table *t, uint64_t iova,
 		dma_mark_dirty_slow(t, iova, len);
 }
 
+/*
+ * The device has read [p, p + len) through a dma_ptr() pointer and is done
+ * with it: drop every cached copy of its lines (x86 CLFLUSHOPT; they go
+ * back to memory). Where the driver runs on a CPU of this machine
+ * (vhost-user, the sim) and writes those bytes again, its write then finds
+ * no copy of ours to invalidate: across L3 domains (another CCD, another
+ * socket) that invalidation is the driver's largest cost per frame; within
+ * one L3 the flush costs it a memory read instead, so whether to release
+ * is measured, not assumed (vnet_dp_release_tick). A hint: what memory
+ * holds never changes. dma_release_supported() false (not x86, or no
+ * CLFLUSHOPT): never call it.
+ */
+bool dma_release_supported(void);
+
+static inline void dma_release(const void *p, size_t len)
+{
+#if defined(__x86_64__)
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, end = (uintptr_t)p + len;
+
+	/* After the reads of the range, as the program has them. */
+	__asm__ volatile("" ::: "memory");
+	for (; a < end; a += 64)
+		__asm__ volatile("clflushopt %0" : : "m"(*(const volatile char *)a));
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
 /* True when every byte of the range is mapped with `prot`. */
 bool dma_range_ok(const struct dma_table *t, uint64_t iova, uint64_t len,
 		  uint32_t prot);

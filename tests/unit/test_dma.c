@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <rte_rcu_qsbr.h>
@@ -39,6 +41,36 @@ static int teardown(void **state)
 	free(buf_b);
 	free(buf_c);
 	return 0;
+}
+
+/* dma_release drops cached copies and nothing else: on memory the device
+ * may only read, for ranges of any alignment, up to the last byte before
+ * an unmapped page (a line past the range would fault), and none for an
+ * empty range. */
+static void test_release(void **state)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *m = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *want = malloc((size_t)pg);
+
+	(void)state;
+	assert_true(m != MAP_FAILED);
+	assert_non_null(want);
+	for (long i = 0; i < pg; i++)
+		m[i] = want[i] = (uint8_t)(i * 13 + 7);
+	assert_int_equal(munmap(m + pg, (size_t)pg), 0);
+	assert_int_equal(mprotect(m, (size_t)pg, PROT_READ), 0);
+	if (!dma_release_supported())
+		goto out; /* never called there */
+	dma_release(m + pg - 1, 1);
+	dma_release(m + 5, (size_t)pg - 5);
+	dma_release(m + 63, 2);
+	dma_release(m, (size_t)pg);
+	dma_release(m + pg, 0); /* the unmapped page: not touched */
+	assert_memory_equal(m, want, (size_t)pg);
+out:
+	munmap(m, (size_t)pg);
+	free(want);
 }
 
 static void test_ptr_bounds(void **state)
@@ -356,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_log_shared, setup, teardown),
 		cmocka_unit_test(test_rcu_unmap_waits_for_readers),
+		cmocka_unit_test(test_release),
 	};
 	return cmocka_run_group_tests_name("dma", tests, NULL, NULL);
 }
