@@ -236,6 +236,67 @@ void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 	}
 }
 
+/* ---- release of what transmit reads (see vnet_dp.h) ------------------------- */
+
+void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
+{
+	uint64_t ph = now_us >> VNET_PICK_SHIFT, slot = q->pick.phase % VNET_PICK_BLOCK;
+
+	if (likely(ph == q->pick.phase))
+		return;
+	if (!dma_release_supported())
+		return;
+	if (slot >= VNET_PICK_BLOCK - 4) {
+		/* A trial phase ended: even ones ran the choice, odd ones the
+		 * other; one cut short by a gap (the lcore slept) spoils the
+		 * block's trials. */
+		if (ph == q->pick.phase + 1) {
+			q->pick.n[slot & 1] += q->stats->packets - q->pick.base;
+			q->pick.trials++;
+		}
+		if (slot == VNET_PICK_BLOCK - 1 || ph != q->pick.phase + 1) {
+			if (q->pick.trials == 4 && q->pick.n[1] >= VNET_PICK_MIN &&
+			    q->pick.n[1] > q->pick.n[0] + q->pick.n[0] / 16)
+				q->pick.on = !q->pick.on;
+			q->pick.n[0] = q->pick.n[1] = 0;
+			q->pick.trials = 0;
+		}
+	}
+	q->pick.phase = ph;
+	q->pick.base = q->stats->packets;
+	slot = ph % VNET_PICK_BLOCK;
+	q->release = slot >= VNET_PICK_BLOCK - 4 && (slot & 1) ? !q->pick.on : q->pick.on;
+}
+
+/* Release the frames (the bytes after the header) of n buffers taken the
+ * short way, or of the first n chains popped, once copied. */
+static void release_bufs(struct vnet_dp_queue *q, const struct vq_buf *b, unsigned n,
+			 uint32_t hdr_len)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (b[i].len > hdr_len)
+			dma_release(b[i].va + hdr_len, b[i].len - hdr_len);
+	q->stats->released += n;
+}
+
+static void release_chains(struct vnet_dp_queue *q, unsigned n, uint32_t hdr_len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct vq_chain *ch = &q->chains[i];
+		uint32_t off = 0;
+
+		for (unsigned k = 0; k < ch->nread; k++) {
+			const struct vq_seg *g = &ch->seg[k];
+			uint32_t skip = off < hdr_len ? hdr_len - off : 0;
+
+			if (g->va && g->len > skip)
+				dma_release((const uint8_t *)g->va + skip, g->len - skip);
+			off += g->len;
+		}
+	}
+	q->stats->released += n;
+}
+
 /* ---- transmit ------------------------------------------------------------------ */
 
 /* Take one empty mbuf: the spares first, then the caller's allocator. */
@@ -402,6 +463,9 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 		else
 			drop(q, why);
 	}
+	/* Copied: released before the driver may write them again. */
+	if (q->release)
+		release_bufs(q, b, took, x.hdr_len);
 	vq_take_done(vq, b, took);
 	got = took < n && rest ? vq_pop_burst(vq, q->chains, n - took, q->segs, q->nsegs_cap) : 0;
 	/* The frames' first lines (header and the start of the frame) were
@@ -419,6 +483,8 @@ unsigned vnet_dp_tx_burst(struct vnet_dp_queue *q,
 		else
 			drop(q, why);
 	}
+	if (q->release && got)
+		release_chains(q, got, x.hdr_len);
 	q->stats->packets += x.packets;
 	q->stats->bytes += x.bytes;
 	/* In order, every chain completes in pop order with nothing

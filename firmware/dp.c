@@ -276,9 +276,13 @@ static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 	for (uint16_t rq = 0; rq < d->rep_nrxq; rq++)
 		work += rep_rx(d, c, rq);
 
-	for (uint16_t q = 0; q < d->nq; q++)
-		if (d->run[q])
-			vnet_dp_coal_tick(&d->q[q], c, now_us);
+	for (uint16_t q = 0; q < d->nq; q++) {
+		if (!d->run[q])
+			continue;
+		vnet_dp_coal_tick(&d->q[q], c, now_us);
+		if (q & 1)
+			vnet_dp_release_tick(&d->q[q], now_us);
+	}
 	return work;
 }
 

@@ -96,6 +96,7 @@ void fn_snapshot(struct fn *f)
 		o->bytes = ld(&st->bytes);
 		o->kicks = ld(&st->kicks);
 		o->interrupts = ld(&st->interrupts);
+		o->released = ld(&st->released);
 		for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
 			o->drops[k] = ld(&st->drops[k]);
 	}
@@ -139,6 +140,7 @@ static void add_counters(struct rte_tel_data *d, const struct vnet_queue_stats *
 	rte_tel_data_add_dict_u64(d, "bytes", q->bytes);
 	rte_tel_data_add_dict_u64(d, "kicks", q->kicks);
 	rte_tel_data_add_dict_u64(d, "interrupts", q->interrupts);
+	rte_tel_data_add_dict_u64(d, "released", q->released);
 	for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
 		rte_tel_data_add_dict_u64(d, drop_name[k], q->drops[k]);
 }
@@ -163,6 +165,7 @@ static int tel_device(const char *cmd, const char *params, struct rte_tel_data *
 		t->bytes += sn->q[q].bytes;
 		t->kicks += sn->q[q].kicks;
 		t->interrupts += sn->q[q].interrupts;
+		t->released += sn->q[q].released;
 		for (unsigned k = 0; k < VNET_DROP__COUNT; k++)
 			t->drops[k] += sn->q[q].drops[k];
 	}

@@ -248,6 +248,7 @@ struct vnet_queue_stats {
 	uint64_t bytes;
 	uint64_t kicks;       /* driver notifications */
 	uint64_t interrupts;  /* used-buffer notifications sent */
+	uint64_t released;    /* transmit: frames released after the copy (vnet_dp_release_tick) */
 	uint64_t drops[VNET_DROP__COUNT];
 } __attribute__((aligned(64)));
 

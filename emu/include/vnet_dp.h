@@ -129,6 +129,16 @@ struct vnet_dp_queue {
 	bool irq_owed, coal_timing;
 	uint32_t coal_pending;
 	uint64_t coal_since;
+	/* transmit: whether the bursts release the frames they read
+	 * (dma_release), and how vnet_dp_release_tick chooses it */
+	bool release;
+	struct {
+		uint64_t phase; /* the phase counted now (clock >> VNET_PICK_SHIFT) */
+		uint64_t base;  /* stats->packets when it began */
+		uint64_t n[2];  /* a block's trial frames: [0] the choice, [1] the other */
+		unsigned trials;/* trial phases counted in n (4: judge) */
+		bool on;        /* the choice */
+	} pick;
 };
 
 /* Set up q for the data virtqueue `index` (2k receive, 2k+1 transmit) on
@@ -161,6 +171,24 @@ void vnet_dp_queue_reset(struct vnet_dp_queue *q);
  */
 void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 		       uint64_t now_us);
+
+/*
+ * Release of what a transmit queue reads (dma_release of each frame's
+ * bytes after its copy), chosen by measurement. Whether it pays depends on
+ * where the driver's CPU sits against ours (see dma_release), which only
+ * the frames tell: the owning lcore calls this with its clock
+ * (microseconds) every loop. Time runs in phases of 2^VNET_PICK_SHIFT us,
+ * blocks of VNET_PICK_BLOCK phases; the block's last four phases alternate
+ * the choice and the other, and when the other's two phases delivered at
+ * least 1/16 more frames than the choice's two (and VNET_PICK_MIN or more:
+ * a light load tells nothing), the other becomes the choice. Trials
+ * interrupted by a gap (the lcore slept) are not judged. The choice starts
+ * off; it stays off where dma_release_supported() is false.
+ */
+#define VNET_PICK_SHIFT 13
+#define VNET_PICK_BLOCK 32
+#define VNET_PICK_MIN   4096
+void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us);
 
 /* A doorbell for the queue was consumed (counts a kick). */
 static inline void vnet_dp_kicked(struct vnet_dp_queue *q)

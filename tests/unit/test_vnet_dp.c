@@ -2070,15 +2070,20 @@ static void test_tx_short_way(void **state)
 	len[6] = VNET_DP_FRAME_MAX;
 	for (uint32_t j = 0; j < len[6]; j++)
 		f[6][j] = (uint8_t)(j * 7);
-	/* Split and packed, each plain, in order and with EVENT_IDX. */
+	/* Split and packed, each plain, in order and with EVENT_IDX; the
+	 * frames released after their copy (vnet_dp_release_tick's choice)
+	 * or not: the same packets either way. */
 	const uint64_t extra[3] = { 0, GF(VIRTIO_F_IN_ORDER), GF(VIRTIO_F_EVENT_IDX) };
-	for (int run = 0; run < 6; run++) {
+	for (int run = 0; run < 12; run++) {
 		int packed = run % 2;
+		bool rel = run >= 6 && dma_release_supported();
 		drv_up(e, BASIC | NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) |
-			  extra[run / 2] | (packed ? GF(VIRTIO_F_RING_PACKED) : 0));
+			  extra[run / 2 % 3] | (packed ? GF(VIRTIO_F_RING_PACKED) : 0));
+		e->dq[1].release = rel;
 		for (int way = 0; way < 2; way++) {
 			uint64_t bad = drops(e, 1, VNET_DROP_MALFORMED);
 			uint64_t sent = e->n.qstats[1].packets, short0 = e->dq[1].vq->n_short;
+			uint64_t released = e->n.qstats[1].released;
 			for (unsigned i = 0; i < SW_N; i++)
 				assert_int_equal(sim_net_send(&e->tx[0], &h[i], f[i], len[i],
 							      way == 0 && i != 7 ?
@@ -2092,6 +2097,8 @@ static void test_tx_short_way(void **state)
 			/* The one-piece chains before the two-piece one went the
 			 * short way; none did the second time. */
 			assert_int_equal(e->dq[1].vq->n_short, short0 + (way ? 0 : 7));
+			/* Both ways release, the runt and the refused too. */
+			assert_int_equal(e->n.qstats[1].released, released + (rel ? SW_N : 0));
 			for (unsigned i = 0, k = 0; i < SW_N; i++) {
 				if (i == 3 || i == 5)
 					continue;
@@ -2120,6 +2127,75 @@ static void test_tx_short_way(void **state)
 	for (unsigned i = 0; i < SW_N; i++)
 		free(f[i]);
 	free(back);
+}
+
+/* vnet_dp_release_tick: a queue whose frames come `on` or `off` per
+ * phase with release on or off, run for `blocks` blocks of phases from
+ * phase *ph; `gap` skips the block's second trial phase. Returns the
+ * choice once the last phase has ended. */
+static bool pick_run(struct vnet_dp_queue *q, uint64_t *ph, unsigned blocks,
+		     uint64_t on, uint64_t off, bool gap)
+{
+	for (unsigned k = 0; k < blocks * VNET_PICK_BLOCK; k++, (*ph)++) {
+		if (gap && *ph % VNET_PICK_BLOCK == VNET_PICK_BLOCK - 3)
+			continue;
+		/* Two calls a phase, as an lcore's loops: only the first moves. */
+		vnet_dp_release_tick(q, (*ph << VNET_PICK_SHIFT) + 1);
+		vnet_dp_release_tick(q, (*ph << VNET_PICK_SHIFT) + 7);
+		q->stats->packets += q->release ? on : off;
+	}
+	vnet_dp_release_tick(q, *ph << VNET_PICK_SHIFT); /* the last phase ends */
+	return q->pick.on;
+}
+
+/* The release of transmit frames is chosen by the frames each choice
+ * delivers: a clear win flips it, in a block; a tie, a light load, a
+ * trial cut by a sleep do not. */
+static void test_release_pick(void **state)
+{
+	struct vnet_queue_stats *st = aligned_alloc(64, sizeof(*st));
+	struct vnet_dp_queue *q = calloc(1, sizeof(*q));
+	uint64_t ph = 31 * VNET_PICK_BLOCK; /* a block's first phase */
+	const uint64_t M = VNET_PICK_MIN;
+
+	(void)state;
+	assert_non_null(st);
+	assert_non_null(q);
+	memset(st, 0, sizeof(*st));
+	q->stats = st;
+	if (!dma_release_supported()) {
+		/* Never on where it cannot run, whatever the frames say. */
+		assert_false(pick_run(q, &ph, 3, 10 * M, M, false));
+		assert_false(q->release);
+		goto out;
+	}
+	/* Starts off; the trial phases of a block run the other choice. */
+	assert_false(pick_run(q, &ph, 1, M, M, false));
+	unsigned trial_on = 0;
+	for (unsigned k = 0; k < VNET_PICK_BLOCK; k++, ph++) {
+		vnet_dp_release_tick(q, ph << VNET_PICK_SHIFT);
+		trial_on += q->release;
+		assert_int_equal(q->release, k >= VNET_PICK_BLOCK - 4 && (k & 1));
+		st->packets += M;
+	}
+	assert_int_equal(trial_on, 2);
+	/* Release delivers 70% more (a driver across L3 domains): on after
+	 * one block, and on outside the trials. */
+	assert_true(pick_run(q, &ph, 1, 2 * M, M + M / 6, false));
+	assert_true(q->release);
+	/* A tie, or a gain under 1/16: it stays. */
+	assert_true(pick_run(q, &ph, 3, 2 * M, 2 * M, false));
+	assert_true(pick_run(q, &ph, 3, 16 * M, 16 * M + M / 2, false));
+	/* Off now delivers more (the driver moved into our L3): off. */
+	assert_false(pick_run(q, &ph, 1, 12 * M, 15 * M, false));
+	/* A light load never flips it, however lopsided. */
+	assert_false(pick_run(q, &ph, 3, M / 4, 0, false));
+	/* A sleep inside the trials: that block is not judged; the next is. */
+	assert_false(pick_run(q, &ph, 1, 4 * M, M, true));
+	assert_true(pick_run(q, &ph, 1, 4 * M, M, false));
+out:
+	free(q);
+	free(st);
 }
 
 /* ---- hostile and unlucky transmit ------------------------------------------ */
@@ -3120,6 +3196,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_offloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_short_way_mixed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_short_way, setup, teardown),
+		cmocka_unit_test(test_release_pick),
 		cmocka_unit_test_setup_teardown(test_tx_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_no_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_buffer_too_small, setup, teardown),
