@@ -32,6 +32,8 @@
 # (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
 # BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
 # BENCH_RUNS=1 also prints every pair of runs (the spread behind the medians).
+# rel: the share of the frames virtnetd took from the ring whose lines it
+# released after the copy, as its measurement chose (vnet_dp_release_tick).
 set -u
 
 bin=${1:-build/bin/virtnetd}
@@ -77,7 +79,7 @@ num() {	# num JSON KEY [DICT]
 	fi
 }
 
-run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles spill% features sink"
+run_virtnet() {	# run_virtnet MODE PACKED QSIZE: prints "Mpps cycles spill% features sink released%"
 	null=sink
 	[ "$1" = rxonly ] && null=source
 	cat > "$tmp/cfg.json" <<EOF
@@ -132,10 +134,14 @@ EOF
 		sink=$(frames_ok "$(( $(num "$q1" packets tx0) - $(num "$q0" packets tx0) ))" \
 			"$(( $(num "$q1" bytes tx0) - $(num "$q0" bytes tx0) ))")
 	fi
-	echo "${pps:-0} $cpp $sp ${feat:-none} $sink"
+	# The share of the frames taken whose lines were released after the
+	# copy (vnet_dp_release_tick's choice).
+	rel=$(pct "$(( $(num "$q1" released tx0) - $(num "$q0" released tx0) ))" \
+		"$(( $(num "$q1" packets tx0) - $(num "$q0" packets tx0) ))")
+	echo "${pps:-0} $cpp $sp ${feat:-none} $sink $rel"
 }
 
-run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features sink"
+run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features sink -"
 	nullarg=no-rx=1
 	[ "$1" = rxonly ] && nullarg=copy=1
 	rm -f "$tmp/vh.sock"
@@ -191,7 +197,7 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features s
 			"$(( $(num "$t1" ibytes) - $(num "$t0" ibytes) ))")
 	fi
 	feat=$(sed -n 's/.*negotiated Virtio features: \(0x[0-9a-f]*\).*/\1/p' "$tmp/vh.log" | tail -n 1)
-	echo "${pps:-0} $cpp $sp ${feat:-none} $sink"
+	echo "${pps:-0} $cpp $sp ${feat:-none} $sink -"
 }
 
 # The sink's check: frames arrived, each of 64 bytes. frames_ok PKTS BYTES
@@ -253,8 +259,8 @@ median() {	# median FILE COLUMN
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
 echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
-printf "%-6s %-5s %-28s %10s %8s %6s %10s %8s %6s %7s  %s\n" ring qsize direction \
-	"virtnet" "cyc/pkt" "spill" "dpdk" "cyc/pkt" "spill" ratio check
+printf "%-6s %-5s %-28s %10s %8s %6s %4s %10s %8s %6s %7s  %s\n" ring qsize direction \
+	"virtnet" "cyc/pkt" "spill" "rel" "dpdk" "cyc/pkt" "spill" ratio check
 for packed in ${BENCH_RINGS:-0 1}; do
 for q in ${BENCH_QSIZES:-256 1024}; do
 for mode in ${BENCH_MODES:-txonly rxonly}; do
@@ -275,7 +281,7 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 		fi
 		r=$((r + 1))
 	done
-	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2) vs=$(median "$tmp/v" 3)
+	v=$(median "$tmp/v" 1) vc=$(median "$tmp/v" 2) vs=$(median "$tmp/v" 3) vr=$(median "$tmp/v" 6)
 	d=$(median "$tmp/d" 1) dc=$(median "$tmp/d" 2) ds=$(median "$tmp/d" 3)
 	# The ratio of each pair (neighbours in time, most likely in the
 	# same latency regime), then their median.
@@ -283,13 +289,13 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 		awk '{ d = $(NF / 2 + 1); if (d > 0) printf "%.4f\n", $1 / d }' > "$tmp/r"
 	if [ -n "${BENCH_RUNS:-}" ]; then	# every pair: Mpps cyc/pkt spill, each side
 		paste -d ' ' "$tmp/v" "$tmp/d" | awk -v c="$packed/$q/$mode" \
-			'{ printf "#   %s pair %d: virtnet %.2f Mpps %s cyc %s%%, dpdk %.2f Mpps %s cyc %s%%\n", c, NR, $1 / 1e6, $2, $3, $(NF / 2 + 1) / 1e6, $(NF / 2 + 2), $(NF / 2 + 3) }'
+			'{ printf "#   %s pair %d: virtnet %.2f Mpps %s cyc %s%% rel %s%%, dpdk %.2f Mpps %s cyc %s%%\n", c, NR, $1 / 1e6, $2, $3, $6, $(NF / 2 + 1) / 1e6, $(NF / 2 + 2), $(NF / 2 + 3) }'
 	fi
 	ratio=$(sort -n "$tmp/r" | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)]; else print "-" }')
 	ring=split
 	[ "$packed" = 1 ] && ring=packed
-	printf "%-6s %-5s %-28s %10s %8s %5s%% %10s %8s %5s%% %7s  %s\n" "$ring" "$q" "$dir" \
-		"$(mpps "$v")" "$vc" "$vs" "$(mpps "$d")" "$dc" "$ds" "$ratio" "$(check)"
+	printf "%-6s %-5s %-28s %10s %8s %5s%% %3s%% %10s %8s %5s%% %7s  %s\n" "$ring" "$q" "$dir" \
+		"$(mpps "$v")" "$vc" "$vs" "$vr" "$(mpps "$d")" "$dc" "$ds" "$ratio" "$(check)"
 done
 done
 done
