@@ -4,6 +4,7 @@
  * See dp.h.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -40,8 +41,13 @@ struct cmd {
 	struct dp_dev *d;
 	uint16_t q;
 	bool run;
-	int done; /* set (release) by the lcore when acted on */
+	int state; /* CMD_POSTED, then CMD_DONE (the lcore) or CMD_ABANDONED (post) */
 };
+
+/* Who frees a command: the poster once the lcore has acted on it, the
+ * lcore when the poster stopped waiting first (whichever of the two
+ * exchanges comes second). */
+enum { CMD_POSTED, CMD_DONE, CMD_ABANDONED };
 
 struct lcore {
 	unsigned idx;         /* dp lcore index: RCU thread id, representor TX queue */
@@ -289,7 +295,10 @@ static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 /* ---- commands ------------------------------------------------------------------ */
 static void cmd_done(struct cmd *c)
 {
-	__atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+	/* A command its poster gave up on is ours to free (rare: after a
+	 * timed-out handshake, never on the packet path). */
+	if (__atomic_exchange_n(&c->state, CMD_DONE, __ATOMIC_ACQ_REL) == CMD_ABANDONED)
+		free(c);
 }
 
 static void dev_remove(struct lcore *lc, struct dp_dev *d)
@@ -341,17 +350,17 @@ static unsigned do_cmds(struct lcore *lc)
 }
 
 /* Post c to lc and wait for it (bounded). On a timeout the command is
- * left to the lcore (leaked, never freed under it). */
+ * abandoned to the lcore, which frees it once it has acted on it. */
 static int post(struct lcore *lc, struct cmd *proto)
 {
 	struct cmd *c = malloc(sizeof(*c));
-	uint64_t one = 1;
+	uint64_t one = 1, wait_ns = g.cfg.cmd_wait_us ? g.cfg.cmd_wait_us * 1000ull : CMD_WAIT_NS;
 	struct timespec t0, now, nap = { 0, 20000 };
 
 	if (!c)
 		return -ENOMEM;
 	*c = *proto;
-	c->done = 0;
+	c->state = CMD_POSTED;
 	if (rte_ring_mp_enqueue(lc->cmds, c)) {
 		free(c);
 		return -ENOSPC;
@@ -359,13 +368,17 @@ static int post(struct lcore *lc, struct cmd *proto)
 	if (write(lc->cmd_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		HAL_LOG_RL(HAL_LOG_WARN, COMP, "lcore %u: wake: %s", lc->idx, strerror(errno));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+	while (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != CMD_DONE) {
 		nanosleep(&nap, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((uint64_t)(now.tv_sec - t0.tv_sec) * 1000000000ull + now.tv_nsec -
-		    t0.tv_nsec > CMD_WAIT_NS) {
-			HAL_LOG(HAL_LOG_ERR, COMP, "lcore %u did not answer a command in 2 s",
-				lc->idx);
+		    t0.tv_nsec > wait_ns) {
+			if (__atomic_exchange_n(&c->state, CMD_ABANDONED, __ATOMIC_ACQ_REL) ==
+			    CMD_DONE)
+				break; /* answered meanwhile */
+			HAL_LOG_RL(HAL_LOG_ERR, COMP,
+				   "lcore %u did not answer a command in %" PRIu64 " us",
+				   lc->idx, wait_ns / 1000);
 			return -ETIMEDOUT;
 		}
 	}

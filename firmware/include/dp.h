@@ -68,6 +68,7 @@ struct dp_cfg {
 	bool poll;                  /* never sleep */
 	struct rte_mempool *mp;     /* mbufs for transmit and for GSO segments */
 	struct rte_rcu_qsbr *qsbr;  /* registered lcores report quiescent states */
+	unsigned cmd_wait_us;       /* bound of a command's handshake (0: 2 s) */
 };
 
 /* Launch the datapath on the first n_lcores worker lcores. The qsbr must
