@@ -28,8 +28,10 @@
 # prints the medians. check: every run's sink saw whole 64-byte frames
 # (rxonly: the front end's port counters; txonly: what the back end took
 # from the ring) and both back ends negotiated the same virtio features.
-# Figures, never pass/fail. BENCH_SECONDS (default 5) per run. Needs root
-# (DPDK runtime dirs). A subset: BENCH_RINGS="0 1" (split, packed),
+# Figures, never pass/fail. BENCH_SECONDS per run (default 5, at least 4:
+# the front end takes about 2 s to start forwarding, and at 3 s a DPDK
+# run printed no rate). Needs root (DPDK runtime dirs). A subset:
+# BENCH_RINGS="0 1" (split, packed),
 # BENCH_QSIZES="256 1024", BENCH_MODES="txonly rxonly" (front end's mode).
 # BENCH_RUNS=1 also prints every pair of runs (the spread behind the medians).
 # rel: the share of the frames virtnetd took from the ring whose lines it
@@ -40,7 +42,7 @@ bin=${1:-build/bin/virtnetd}
 secs=${BENCH_SECONDS:-5}
 repeat=${BENCH_REPEAT:-3}
 secs=${secs%.*}
-[ "$secs" -ge 3 ] 2>/dev/null || secs=3
+[ "$secs" -ge 4 ] 2>/dev/null || secs=4
 tmp=$(mktemp -d)
 ID=$$
 vpid=""
