@@ -52,6 +52,17 @@ static inline void bench_print_header(int argc, char **argv)
 	       rte_version(), load);
 }
 
+/* BENCH_ONLY: whether the case `tag` runs (unset: all; "=<tag>": that
+ * one case; anything else: the cases whose tag contains it). */
+static inline bool bench_only(const char *tag)
+{
+	const char *only = getenv("BENCH_ONLY");
+
+	if (!only)
+		return true;
+	return only[0] == '=' ? !strcmp(tag, only + 1) : strstr(tag, only) != NULL;
+}
+
 /* BENCH_SECONDS into *seconds (left alone when unset); -1 with a message
  * naming `prog` when it is not a number in (0, 3600]. */
 static inline int bench_seconds_env(const char *prog, double *seconds)

@@ -47,7 +47,8 @@
  * no queue may count a drop. Exit status 1 on any failure.
  *
  * BENCH_SECONDS (default 1) per case after a 0.1 s warm-up;
- * BENCH_ONLY=<substring> runs the cases whose tag contains it.
+ * BENCH_ONLY=<substring> runs the cases whose tag contains it; =<tag> that
+ * case alone.
  * Figures, never pass/fail thresholds (DESIGN.md, "Tests and checks").
  */
 #include <errno.h>
@@ -651,7 +652,6 @@ static void print_machine(int argc, char **argv, double seconds)
 
 int main(int argc, char **argv)
 {
-	const char *only = getenv("BENCH_ONLY");
 	double seconds = 1.0;
 	unsigned shared = 0;
 	char prefix[64];
@@ -689,7 +689,7 @@ int main(int argc, char **argv)
 		struct bench *b;
 		int rc;
 
-		if (only && !strstr(bc->tag, only))
+		if (!bench_only(bc->tag))
 			continue;
 		b = calloc(1, sizeof(*b));
 		if (!b) {

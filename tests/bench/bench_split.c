@@ -30,7 +30,8 @@
  * 100 ms windows beside it, the CPU-to-CPU cache-line round trip measured
  * before and after, and the share of CPU time each thread really got (a
  * figure taken while something else ran on those CPUs says so).
- * BENCH_ONLY=<substring> runs only the cases whose tag contains it; tags
+ * BENCH_ONLY=<substring> runs only the cases whose tag contains it (=<tag>:
+ * that case alone); tags
  * look like "split-rx-1desc-64-ev0", "packed-tx-va-1500-ev1" (so "packed"
  * picks one ring, "rx-1desc-64" both). Correctness is checked
  * cheaply: the k-th packet carries k (device receive: written by the
@@ -715,7 +716,6 @@ int main(int argc, char **argv)
 		{ DEV_TX, V_VA }, { DEV_TX, V_CHAINW },
 	};
 	char prefix[64];
-	const char *only = getenv("BENCH_ONLY");
 	int status = 0;
 	unsigned shared = 0;
 
@@ -765,7 +765,7 @@ int main(int argc, char **argv)
 					 kinds[k].d == DEV_RX ? "rx" : "tx",
 					 variant_name[kinds[k].v], sizes[s],
 					 ev ? "ev1" : "ev0");
-				if (only && !strstr(tag, only))
+				if (!bench_only(tag))
 					continue;
 				int rc = run_case(pool, kinds[k].d, kinds[k].v,
 						  sizes[s], ev, packed, &r);
