@@ -554,9 +554,12 @@ static bool short_ok(struct vq *vq)
 /* The short ways on a split ring: up to n one-descriptor buffers at the
  * front, writable ones each taking lim[i] bytes (`write`) or readable
  * ones of at most lim[0] bytes. *rest: whether anything is left for the
- * general way (buffers not found, or an index it must judge). */
-static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
-			   const uint32_t *lim, bool *rest)
+ * general way (buffers not found, or an index it must judge). Inlined
+ * where `write` is a constant, with the queue's fields in locals, as the
+ * packed one (virtq_packed.c). */
+static inline __attribute__((always_inline)) unsigned
+short_find(struct vq *vq, struct vq_buf *b, unsigned n, const bool write,
+	   const uint32_t *lim, bool *rest)
 {
 	/* Acquire pairs with the driver's write barrier before it publishes
 	 * avail->idx, as in vq_pop_burst. */
@@ -574,7 +577,8 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 	const struct dma_table *t = vq->tbl;
 	const struct vq_desc *desc = vq->desc;
 	const vle16 *ring = vq->avail->ring;
-	uint16_t last = vq->last_avail, mask = vq->mask;
+	struct vq_inflight *ifl = vq->inflight;
+	uint16_t last = vq->last_avail, mask = vq->mask, size = vq->size;
 	uint16_t want = write ? VQ_DESC_F_WRITE : 0;
 	struct vq_rgn g;
 	unsigned i;
@@ -584,7 +588,7 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 	 * misses first (a hint: each is read and checked below). */
 	for (i = 0; i < count; i++) {
 		uint16_t h = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
-		if (h < vq->size)
+		if (h < size)
 			__builtin_prefetch(&desc[h]);
 	}
 	/* Find the buffers, asking for their lines as we go; each is marked
@@ -592,9 +596,9 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 	 * the queue as a pop would. */
 	for (i = 0; i < count; i++) {
 		uint16_t head = vle16_to_cpu(READ_ONCE(ring[(uint16_t)(last + i) & mask]));
-		if (head >= vq->size)
+		if (head >= size)
 			break;
-		if (unlikely(vq->inflight[head].busy))
+		if (unlikely(ifl[head].busy))
 			return vq_short_busy(vq, b, i, rest);
 		const struct vq_desc *dp = &desc[head];
 		if (vle16_to_cpu(READ_ONCE(dp->flags)) != want ||
@@ -602,7 +606,7 @@ static unsigned short_find(struct vq *vq, struct vq_buf *b, unsigned n, bool wri
 				 vle32_to_cpu(READ_ONCE(dp->len)), write,
 				 lim[write ? i : 0], head, 0, &b[i]))
 			break;
-		vq->inflight[head].busy = 1;
+		ifl[head].busy = 1;
 	}
 	*rest = i < avail;
 	return i;
@@ -619,16 +623,18 @@ unsigned vq_short_busy(struct vq *vq, const struct vq_buf *b, unsigned n, bool *
 
 /* ... and their completion, in one go: the used entries (the bytes
  * written, or none), then the index. */
-static void short_done(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+static inline __attribute__((always_inline)) void
+short_done(struct vq *vq, const struct vq_buf *b, unsigned n, const bool write)
 {
 	struct vq_used_elem *used = vq->used->ring;
+	struct vq_inflight *ifl = vq->inflight;
 	uint16_t old = vq->used_idx, mask = vq->mask;
 
 	for (unsigned k = 0; k < n; k++) {
 		struct vq_used_elem *e = &used[(uint16_t)(old + k) & mask];
 		e->id = cpu_to_vle32(b[k].id);
 		e->len = cpu_to_vle32(write ? b[k].len : 0);
-		vq->inflight[b[k].id].busy = 0;
+		ifl[b[k].id].busy = 0;
 	}
 	mark_used_entries(vq, old, n);
 	vq->last_avail = (uint16_t)(vq->last_avail + n);
@@ -643,7 +649,8 @@ static void short_done(struct vq *vq, const struct vq_buf *b, unsigned n, bool w
 }
 
 /* Complete the n buffers a short way found (written into: `write`). */
-static void short_complete(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+static inline __attribute__((always_inline)) void
+short_complete(struct vq *vq, const struct vq_buf *b, unsigned n, const bool write)
 {
 	if (vq->flags & VQ_F_PACKED)
 		vq_short_done_packed(vq, b, n, write);

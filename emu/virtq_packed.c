@@ -467,12 +467,16 @@ void vq_push_packed(struct vq *vq, const struct vq_done *done, unsigned n,
 
 /* The short ways on a packed ring: nothing is in flight, so the used
  * position is the avail one, and each buffer's used descriptor goes where
- * its available one was, with its id. */
-unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
-			      const uint32_t *lim, bool *rest)
+ * its available one was, with its id. Each is built twice, with `write`
+ * a constant, and reads the queue's fields into locals once (a byte store
+ * into inflight[] may alias anything). */
+static inline __attribute__((always_inline)) unsigned
+short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, const bool write,
+		  const uint32_t *lim, bool *rest)
 {
 	const struct dma_table *t = vq->tbl;
-	struct vq_pdesc *ring = vq->pdesc;
+	const struct vq_pdesc *ring = vq->pdesc;
+	struct vq_inflight *ifl = vq->inflight;
 	uint16_t size = vq->size, first = vq->last_avail;
 	uint16_t pos = vq_ctr_pos(first, size);
 	const uint16_t mask = VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED | VQ_DESC_F_NEXT |
@@ -490,7 +494,7 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 		n = size; /* (then *rest may say true with nothing left) */
 	vq_rgn_load(vq, t, write ? DMA_PROT_WRITE : DMA_PROT_READ, &g);
 	for (i = 0; i < n; i++) {
-		struct vq_pdesc *d = &ring[pos];
+		const struct vq_pdesc *d = &ring[pos];
 		/* Acquire, as in vq_pop_packed: the descriptor is whole after. */
 		uint16_t flags = vle16_to_cpu(__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE));
 		if ((flags & mask) != want) {
@@ -502,13 +506,13 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 			break;
 		/* In flight until completed: an id offered twice fails the
 		 * queue as a pop would. */
-		if (unlikely(vq->inflight[id].busy))
+		if (unlikely(ifl[id].busy))
 			return vq_short_busy(vq, b, i, rest);
 		if (!vq_buf_find(vq, t, &g, vle64_to_cpu(READ_ONCE(d->addr)),
 				 vle32_to_cpu(READ_ONCE(d->len)), write,
 				 lim[write ? i : 0], id, pos, &b[i]))
 			break;
-		vq->inflight[id].busy = 1;
+		ifl[id].busy = 1;
 		if (++pos == size) {
 			pos = 0;
 			want ^= VQ_PDESC_F_AVAIL | VQ_PDESC_F_USED; /* the next lap */
@@ -517,10 +521,19 @@ unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool 
 	return i;
 }
 
-void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+unsigned vq_short_find_packed(struct vq *vq, struct vq_buf *b, unsigned n, bool write,
+			      const uint32_t *lim, bool *rest)
+{
+	return write ? short_find_packed(vq, b, n, true, lim, rest) :
+		       short_find_packed(vq, b, n, false, lim, rest);
+}
+
+static inline __attribute__((always_inline)) void
+short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, const bool write)
 {
 	const struct dma_table *t = vq->tbl;
 	struct vq_pdesc *ring = vq->pdesc;
+	struct vq_inflight *ifl = vq->inflight;
 	uint16_t size = vq->size, first = vq->last_avail, p0 = vq_ctr_pos(first, size);
 	/* Used in this lap: both bits as the wrap counter (and WRITE when
 	 * something was written). */
@@ -535,7 +548,7 @@ void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, boo
 		struct vq_pdesc *d = &ring[b[k].pos];
 		d->id = cpu_to_vle16(b[k].id);
 		d->len = cpu_to_vle32(write ? b[k].len : 0);
-		vq->inflight[b[k].id].busy = 0;
+		ifl[b[k].id].busy = 0;
 		if (k)
 			WRITE_ONCE(d->flags, cpu_to_vle16(uf));
 		if (unlikely(logging) && k)
@@ -553,6 +566,14 @@ void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, boo
 	vq->last_avail = vq->used_idx = vq_ctr_add(first, (uint16_t)n, size);
 	vq->pk_popped += (uint16_t)n;
 	vq->pk_done += (uint16_t)n;
+}
+
+void vq_short_done_packed(struct vq *vq, const struct vq_buf *b, unsigned n, bool write)
+{
+	if (write)
+		short_done_packed(vq, b, n, true);
+	else
+		short_done_packed(vq, b, n, false);
 }
 
 bool vq_should_notify_packed(struct vq *vq)
