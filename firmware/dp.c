@@ -134,7 +134,7 @@ static unsigned tx_prepare(struct lcore *lc, struct dp_dev *d, uint16_t q,
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		/* Nothing asked of the port: as it is. */
-		if (likely(!(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK) && k < cap)) {
+		if (!(m->ol_flags & RTE_MBUF_F_TX_OFFLOAD_MASK) && k < cap) {
 			out[k++] = m;
 			continue;
 		}
@@ -261,12 +261,21 @@ static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 		if (!n)
 			continue;
 		work += n;
-		n = tx_prepare(lc, d, q, pkts, n, out, GSO_MAX_OUT);
+		/* Nothing asked of the port by any packet (the common case):
+		 * sent as they are, without tx_prepare's look at each. */
+		struct rte_mbuf **send = pkts;
+		uint64_t ol = 0;
+		for (unsigned i = 0; i < n; i++)
+			ol |= pkts[i]->ol_flags;
+		if (unlikely(ol & RTE_MBUF_F_TX_OFFLOAD_MASK)) {
+			n = tx_prepare(lc, d, q, pkts, n, out, GSO_MAX_OUT);
+			send = out;
+		}
 		unsigned sent = 0;
 		/* A full port: count and drop, never spin. */
 		while (sent < n) {
 			uint16_t s = rte_eth_tx_burst(d->rep_port, (uint16_t)lc->idx,
-						      out + sent, (uint16_t)(n - sent));
+						      send + sent, (uint16_t)(n - sent));
 			if (!s)
 				break;
 			sent += s;
@@ -274,7 +283,7 @@ static unsigned dev_poll(struct lcore *lc, struct dp_dev *d, uint64_t now_us)
 		d->rep_tx += sent;
 		if (sent < n) {
 			d->q[q].stats->drops[VNET_DROP_PORT] += n - sent;
-			rte_pktmbuf_free_bulk(out + sent, n - sent);
+			rte_pktmbuf_free_bulk(send + sent, n - sent);
 		}
 	}
 
