@@ -9,7 +9,8 @@
  *  - packets both ways, byte for byte, with the lcore asleep in between
  *    (it must wake on the kick eventfd, and signal the call eventfd);
  *  - TSO from the driver to a port without TSO: segmented in software,
- *    every segment checksummed, payload intact;
+ *    every segment checksummed, payload intact; one burst mixing plain
+ *    and TSO packets: only the TSO one segmented, order kept;
  *  - a queue stopped (dp_queue_run false) is not touched; started again
  *    it resumes; conf republished (link down) takes effect;
  *  - a full port: dropped and counted, never spun on;
@@ -448,6 +449,55 @@ static void test_tso_in_software(void **state)
 	assert_true(sim_net_tx_reclaim(&e->tx) >= 0);
 }
 
+/* One burst of a plain packet, a TSO packet and a plain packet (the queue
+ * stopped while the driver sends them): the lcore looks at the whole
+ * burst for offload requests, so the middle one is segmented and the two
+ * around it go out as they are, all in order. */
+static void test_mixed_burst(void **state)
+{
+	struct env *e = *state;
+	struct vnet_hdr_hash plain, tso;
+	struct rte_mbuf *m[64];
+	uint8_t first[200];
+	const uint16_t mss = 1448;
+	uint32_t l1 = tcp4(e->frame, PEER, OWN, 100, 1), len;
+	unsigned want = (20000 + mss - 1) / mss, got;
+
+	memset(&plain, 0, sizeof(plain));
+	memset(&tso, 0, sizeof(tso));
+	tso.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	tso.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	tso.hdr.gso_size = cpu_to_vle16(mss);
+	tso.hdr.csum_start = cpu_to_vle16(34);
+	tso.hdr.csum_offset = cpu_to_vle16(16);
+	assert_int_equal(dp_queue_run(&e->dd, 1, false), 0);
+	memcpy(first, e->frame, l1);
+	drv_send(e, &plain, e->frame, l1);
+	len = tcp4(e->frame, PEER, OWN, 20000, 3);
+	put16(e->frame + 50, fold(csum_add(e->frame + 26, 8, 0) + 6 + (len - 34)));
+	drv_send(e, &tso, e->frame, len);
+	l1 = tcp4(e->frame, PEER, OWN, 100, 2);
+	drv_send(e, &plain, e->frame, l1);
+	assert_int_equal(dp_queue_run(&e->dd, 1, true), 0);
+
+	got = port_take(e, m, want + 2);
+	assert_int_equal(got, want + 2);
+	assert_int_equal(e->dd.sw_gso, 1);
+	assert_int_equal(rte_pktmbuf_pkt_len(m[0]), l1);
+	assert_memory_equal(rte_pktmbuf_read(m[0], 0, l1, e->got), first, l1);
+	for (unsigned i = 1; i <= want; i++) {
+		uint32_t sl = rte_pktmbuf_pkt_len(m[i]);
+
+		assert_true(sl <= 54u + mss);
+		assert_true(tcp4_csum_ok(rte_pktmbuf_read(m[i], 0, sl, e->got), sl));
+	}
+	assert_int_equal(rte_pktmbuf_pkt_len(m[want + 1]), l1);
+	assert_memory_equal(rte_pktmbuf_read(m[want + 1], 0, l1, e->got), e->frame, l1);
+	for (unsigned i = 0; i < got; i++)
+		rte_pktmbuf_free(m[i]);
+	assert_true(sim_net_tx_reclaim(&e->tx) >= 0);
+}
+
 /* Stopped queue: the lcore leaves the ring alone; started again, the
  * packets waiting there go. A conf with the link down drops both ways. */
 static void test_queue_stop_and_conf(void **state)
@@ -590,6 +640,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tso_in_software, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_stop_and_conf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_full, setup, teardown),
 		cmocka_unit_test(test_cmd_abandoned),
