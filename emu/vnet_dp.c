@@ -244,8 +244,12 @@ void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
 
 	if (likely(ph == q->pick.phase))
 		return;
-	if (!dma_release_supported())
+	if (!dma_release_supported()) {
+		/* The choice stays off; the phase moves on all the same, or
+		 * every loop would come this far. */
+		q->pick.phase = ph;
 		return;
+	}
 	if (slot >= VNET_PICK_BLOCK - 4) {
 		/* A trial phase ended: even ones ran the choice, odd ones the
 		 * other; one cut short by a gap (the lcore slept) spoils the
