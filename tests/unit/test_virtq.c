@@ -660,6 +660,38 @@ static void fill_stops(uint32_t flags)
 
 static void short_not_recorded(uint32_t flags, bool take); /* (below) */
 
+/* A buffer lying over its own used entry (split) or descriptor (packed):
+ * the copy overwrites it, and the completion, written after the copies,
+ * still gives the driver the right id and length. */
+static void fill_over_entry(uint32_t flags)
+{
+	struct env e;
+	uint8_t data[4] = { 0xee, 0xee, 0xee, 0xee };
+	const void *dp[1] = { data };
+	uint32_t len[1] = { 4 }, got;
+	bool bad;
+
+	env_init(&e, 8, flags, 0);
+	/* Split: ring[0] and ring[1] of the used ring (after flags and idx);
+	 * packed: descriptor 0 itself. 12 + 4 bytes. */
+	uint64_t at = flags & VQ_F_PACKED ? e.drv.desc_iova : e.drv.used_iova + 4;
+	drv_add1(&e, at, 16, true, (void *)0x77);
+	sim_vq_publish(&e.drv);
+	assert_int_equal(vq_fill_burst(&e.vq, fill_hdr, 12, dp, len, 1), 1);
+	assert_ptr_equal(sim_vq_get_used(&e.drv, &got, &bad), (void *)0x77);
+	assert_false(bad);
+	assert_int_equal(got, 16);
+	assert_false(vq_broken(&e.vq));
+	env_fini(&e);
+}
+
+static void test_fill_over_own_entry(void **state)
+{
+	(void)state;
+	fill_over_entry(0);
+	fill_over_entry(VQ_F_PACKED);
+}
+
 static void test_fill_burst_stops(void **state)
 {
 	(void)state;
@@ -2252,6 +2284,7 @@ int main(void)
 		cmocka_unit_test(test_fill_burst_split),
 		cmocka_unit_test(test_fill_burst_packed),
 		cmocka_unit_test(test_fill_burst_stops),
+		cmocka_unit_test(test_fill_over_own_entry),
 		cmocka_unit_test(test_fill_burst_dirty_log),
 		cmocka_unit_test(test_take_burst_split),
 		cmocka_unit_test(test_take_burst_packed),
