@@ -397,6 +397,23 @@ static void test_both_ways(void **state)
 	assert_int_equal(dp_lcores(), 1);
 }
 
+/* A 20000-byte TCP segment from PEER to OWN in e->frame, as a driver
+ * sends it for TSO: NEEDS_CSUM at the TCP checksum, which holds the
+ * pseudo-header sum, and GSO TCPV4 at `mss` in *h. Its length. */
+static uint32_t tso_frame(struct env *e, struct vnet_hdr_hash *h, uint16_t mss)
+{
+	uint32_t len = tcp4(e->frame, PEER, OWN, 20000, 3);
+
+	put16(e->frame + 50, fold(csum_add(e->frame + 26, 8, 0) + 6 + (len - 34)));
+	memset(h, 0, sizeof(*h));
+	h->hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h->hdr.gso_size = cpu_to_vle16(mss);
+	h->hdr.csum_start = cpu_to_vle16(34);
+	h->hdr.csum_offset = cpu_to_vle16(16);
+	return len;
+}
+
 /* A 20000-byte TSO packet to a port without TSO or checksum offload:
  * segments of at most MSS payload, each with right IPv4 and TCP checksums,
  * payloads in order make the original. */
@@ -407,19 +424,10 @@ static void test_tso_in_software(void **state)
 	struct rte_mbuf *m[64];
 	uint8_t orig[20000];
 	const uint16_t mss = 1448;
-	uint32_t len = tcp4(e->frame, PEER, OWN, 20000, 3), off = 0;
+	uint32_t len = tso_frame(e, &h, mss), off = 0;
 	unsigned want = (20000 + mss - 1) / mss;
 
 	memcpy(orig, e->frame + 54, 20000);
-	/* As a driver sends it: NEEDS_CSUM at the TCP checksum, which holds
-	 * the pseudo-header sum. */
-	put16(e->frame + 50, fold(csum_add(e->frame + 26, 8, 0) + 6 + (len - 34)));
-	memset(&h, 0, sizeof(h));
-	h.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	h.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-	h.hdr.gso_size = cpu_to_vle16(mss);
-	h.hdr.csum_start = cpu_to_vle16(34);
-	h.hdr.csum_offset = cpu_to_vle16(16);
 	drv_send(e, &h, e->frame, len);
 	assert_int_equal(port_take(e, m, want), want);
 	for (unsigned i = 0; i < want; i++) {
@@ -464,17 +472,10 @@ static void test_mixed_burst(void **state)
 	unsigned want = (20000 + mss - 1) / mss, got;
 
 	memset(&plain, 0, sizeof(plain));
-	memset(&tso, 0, sizeof(tso));
-	tso.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	tso.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-	tso.hdr.gso_size = cpu_to_vle16(mss);
-	tso.hdr.csum_start = cpu_to_vle16(34);
-	tso.hdr.csum_offset = cpu_to_vle16(16);
 	assert_int_equal(dp_queue_run(&e->dd, 1, false), 0);
 	memcpy(first, e->frame, l1);
 	drv_send(e, &plain, e->frame, l1);
-	len = tcp4(e->frame, PEER, OWN, 20000, 3);
-	put16(e->frame + 50, fold(csum_add(e->frame + 26, 8, 0) + 6 + (len - 34)));
+	len = tso_frame(e, &tso, mss);
 	drv_send(e, &tso, e->frame, len);
 	l1 = tcp4(e->frame, PEER, OWN, 100, 2);
 	drv_send(e, &plain, e->frame, l1);
