@@ -22,6 +22,7 @@
 #include <rte_ring.h>
 
 #include "dp.h"
+#include "hal_ab.h"
 #include "hal_log.h"
 
 #define COMP "dp"
@@ -506,6 +507,36 @@ static uint64_t cycles_per_us(void)
 	return per_us;
 }
 
+#ifdef VNET_AB
+__thread unsigned hal_ab;
+
+/* The A/B's phases (hal_ab.h): at each new phase of 2^30 TSC cycles, the
+ * last one's frames (every queue's delivered packets) go to stderr and
+ * the way flips. Frames the ring had no buffer for are not counted. */
+static void ab_tick(struct lcore *lc, uint64_t tsc)
+{
+	static __thread uint64_t phase, frames0, busy0;
+	uint64_t p = tsc >> 30, frames = 0;
+
+	if (p == phase)
+		return;
+	for (unsigned i = 0; i < lc->ndev; i++)
+		for (uint16_t q = 0; q < lc->dev[i]->nq; q++)
+			frames += lc->dev[i]->q[q].stats ? lc->dev[i]->q[q].stats->packets : 0;
+	if (phase)
+		fprintf(stderr, "AB phase=%" PRIu64 " way=%u frames=%" PRIu64
+			" mpps=%.3f busy=%" PRIu64 "\n", phase, hal_ab, frames - frames0,
+			(double)(frames - frames0) * rte_get_tsc_hz() / (1ull << 30) / 1e6,
+			lc->busy_cycles - busy0);
+	phase = p;
+	frames0 = frames;
+	busy0 = lc->busy_cycles;
+	hal_ab = (unsigned)(p & 1);
+}
+#else
+static inline void ab_tick(struct lcore *lc, uint64_t tsc) { (void)lc; (void)tsc; }
+#endif
+
 static int lcore_main(void *arg)
 {
 	struct lcore *lc = arg;
@@ -518,6 +549,7 @@ static int lcore_main(void *arg)
 		uint64_t t0 = rte_get_timer_cycles(), t = t0 / cycles_per_us();
 
 		rte_rcu_qsbr_quiescent(g.cfg.qsbr, lc->idx);
+		ab_tick(lc, t0);
 		work = do_cmds(lc);
 		for (unsigned i = 0; i < lc->ndev; i++)
 			work += dev_poll(lc, lc->dev[i], t);

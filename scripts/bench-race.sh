@@ -36,6 +36,13 @@
 # BENCH_RUNS=1 also prints every pair of runs (the spread behind the medians).
 # rel: the share of the frames virtnetd took from the ring whose lines it
 # released after the copy, as its measurement chose (vnet_dp_release_tick).
+#
+# BENCH_AB=1 measures a change instead (hal/include/hal_ab.h): VIRTNETD is
+# built with EXTRA_CFLAGS=-DVNET_AB and alternates the old and the new way
+# every 0.41 s; each case is one virtnetd run of BENCH_SECONDS (say 40)
+# against the front end, and prints the medians of new / old over pairs of
+# neighbouring phases in the fast regime, in the slow one, and mixed
+# (ab_report).
 set -u
 
 bin=${1:-build/bin/virtnetd}
@@ -254,13 +261,48 @@ check() {
 }
 
 mpps() { awk "BEGIN { printf \"%.2f\", $1 / 1e6 }"; }
+
+# ab_report LOG: virtnetd's A/B phases (its "AB phase=N way=W frames=F
+# mpps=R" lines). The first and last phases with frames are left out (the
+# front end starting and stopping); each pair of neighbouring phases gives
+# new / old, classed fast or slow when both phases' rates are more than 5%
+# above or below AB_SPLIT Mpps, mixed otherwise. AB_SPLIT defaults to the
+# geometric mean of the run's 10th and 90th percentile phase rates: the
+# regimes' figures differ from machine to machine.
+ab_report() {
+	sed -n 's/^AB phase=\([0-9]*\) way=\([01]\) frames=\([0-9]*\) mpps=\([0-9.]*\).*/\1 \2 \3 \4/p' "$1" |
+		awk '$3 > 0' | sed '1d;$d' > "$tmp/abp"
+	split=$(awk '{ print $4 }' "$tmp/abp" | sort -n | awk '{ a[NR] = $1 }
+		END { if (NR) printf "%.2f", sqrt(a[int(NR / 10) + 1] * a[NR - int(NR / 10)]); else print 1 }')
+	split=${AB_SPLIT:-$split}
+	awk -v s="$split" '
+		NR > 1 && $1 == p + 1 && $2 != w {
+			r = $2 ? $3 / f : f / $3
+			c = ($4 > s * 1.05 && m > s * 1.05) ? "fast" : ($4 < s / 1.05 && m < s / 1.05) ? "slow" : "mixed"
+			printf "%s %.4f\n", c, r
+		}
+		{ p = $1; w = $2; f = $3; m = $4 }' "$tmp/abp" > "$tmp/ab"
+	echo "  phases $(wc -l < "$tmp/abp"), split at $split Mpps"
+	for c in fast slow mixed; do
+		sort -k2 -n "$tmp/ab" | grep "^$c " | awk -v c="$c" '
+			{ r[NR] = $2 }
+			END {
+				if (!NR) { printf "  %-5s   0 pairs\n", c; exit }
+				printf "  %-5s %3d pairs  new/old median %.3f (%.3f-%.3f)\n", c, NR, r[int((NR + 1) / 2)], r[1], r[NR]
+			}'
+	done
+}
+
 median() {	# median FILE COLUMN
 	awk -v c="$2" '{ print $c }' "$1" | grep -v -- - | sort -n |
 		awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print 0 }'
 }
 
 echo "# race: DPDK net_virtio_user (testpmd, 64 B, CPU 0) against virtnetd (one datapath lcore, polling, CPU 1) and DPDK vhost (testpmd io, CPU 1), both to net_null"
-echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
+how="$repeat pairs of runs per case (medians; ratio: median of the pairs' ratios)"
+[ -n "${BENCH_AB:-}" ] && how="A/B of one virtnetd per case (new / old: medians over pairs of neighbouring phases)"
+echo "# $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null)$(grep -q hypervisor /proc/cpuinfo && echo ', virtual machine'), ${secs} s per run, $how"
+[ -z "${BENCH_AB:-}" ] &&
 printf "%-6s %-5s %-28s %10s %8s %6s %4s %10s %8s %6s %7s  %s\n" ring qsize direction \
 	"virtnet" "cyc/pkt" "spill" "rel" "dpdk" "cyc/pkt" "spill" ratio check
 for packed in ${BENCH_RINGS:-0 1}; do
@@ -268,6 +310,14 @@ for q in ${BENCH_QSIZES:-256 1024}; do
 for mode in ${BENCH_MODES:-txonly rxonly}; do
 	dir="device receive (fe txonly)"
 	[ "$mode" = rxonly ] && dir="device transmit (fe rxonly)"
+	if [ -n "${BENCH_AB:-}" ]; then
+		ring=split
+		[ "$packed" = 1 ] && ring=packed
+		r=$(run_virtnet "$mode" "$packed" "$q")
+		echo "$ring $q $dir: A/B over $secs s (front end $(mpps "${r%% *}") Mpps at the end)"
+		ab_report "$tmp/vnd.log"
+		continue
+	fi
 	# Interleaved, REPEAT times: this VM's cross-core latency changes
 	# every few seconds; the medians of neighbouring runs compare.
 	: > "$tmp/v" ; : > "$tmp/d"
