@@ -108,6 +108,7 @@ int vnet_dp_queue_setup(struct vnet_dp_queue *q, struct vq *vq,
 		q->mops = *mops;
 	q->irq = irq;
 	q->irq_ctx = irq_ctx;
+	q->pick.can = dma_release_supported();
 	/* Never more chains in flight than the queue holds; a burst pops into
 	 * what is left of segs, which must hold any legal chain (the queue
 	 * size) after the chains kept from the last burst. */
@@ -244,7 +245,7 @@ void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
 
 	if (likely(ph == q->pick.phase))
 		return;
-	if (!dma_release_supported()) {
+	if (!q->pick.can) {
 		/* The choice stays off; the phase moves on all the same, or
 		 * every loop would come this far. */
 		q->pick.phase = ph;

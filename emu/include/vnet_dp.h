@@ -138,6 +138,7 @@ struct vnet_dp_queue {
 		uint64_t n[2];  /* a block's trial frames: [0] the choice, [1] the other */
 		unsigned trials;/* trial phases counted in n (4: judge) */
 		bool on;        /* the choice */
+		bool can;       /* dma_release_supported(), at setup: else never on */
 	} pick;
 };
 
@@ -183,7 +184,8 @@ void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
  * least 1/16 more frames than the choice's two (and VNET_PICK_MIN or more:
  * a light load tells nothing), the other becomes the choice. Trials
  * interrupted by a gap (the lcore slept) are not judged. The choice starts
- * off; it stays off where dma_release_supported() is false. The trials
+ * off; it stays off where dma_release_supported() was false at setup
+ * (pick.can: not x86, or no CLFLUSHOPT). The trials
  * are short and the blocks long: the wrong choice costs a fifth to a
  * third of the frames while it runs (README, "Releasing what transmit
  * reads").
