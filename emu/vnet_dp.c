@@ -239,6 +239,14 @@ void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
 
 /* ---- release of what transmit reads (see vnet_dp.h) ------------------------- */
 
+/* Which of a block's phases run the other choice: the middle two of its
+ * last four (choice, other, other, choice), so that a load rising or
+ * falling steadily across the trials favours neither. */
+static inline bool pick_other(uint64_t slot)
+{
+	return slot == VNET_PICK_BLOCK - 3 || slot == VNET_PICK_BLOCK - 2;
+}
+
 void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
 {
 	uint64_t ph = now_us >> VNET_PICK_SHIFT, slot = q->pick.phase % VNET_PICK_BLOCK;
@@ -252,11 +260,10 @@ void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
 		return;
 	}
 	if (slot >= VNET_PICK_BLOCK - 4) {
-		/* A trial phase ended: even ones ran the choice, odd ones the
-		 * other; one cut short by a gap (the lcore slept) spoils the
-		 * block's trials. */
+		/* A trial phase ended; one cut short by a gap (the lcore
+		 * slept) spoils the block's trials. */
 		if (ph == q->pick.phase + 1) {
-			q->pick.n[slot & 1] += q->stats->packets - q->pick.base;
+			q->pick.n[pick_other(slot)] += q->stats->packets - q->pick.base;
 			q->pick.trials++;
 		}
 		if (slot == VNET_PICK_BLOCK - 1 || ph != q->pick.phase + 1) {
@@ -270,7 +277,7 @@ void vnet_dp_release_tick(struct vnet_dp_queue *q, uint64_t now_us)
 	q->pick.phase = ph;
 	q->pick.base = q->stats->packets;
 	slot = ph % VNET_PICK_BLOCK;
-	q->release = slot >= VNET_PICK_BLOCK - 4 && (slot & 1) ? !q->pick.on : q->pick.on;
+	q->release = pick_other(slot) ? !q->pick.on : q->pick.on;
 }
 
 /* Release the frames (the bytes after the header) of n buffers taken the

@@ -179,8 +179,9 @@ void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
  * where the driver's CPU sits against ours (see dma_release), which only
  * the frames tell: the owning lcore calls this with its clock
  * (microseconds) every loop. Time runs in phases of 2^VNET_PICK_SHIFT us,
- * blocks of VNET_PICK_BLOCK phases; the block's last four phases alternate
- * the choice and the other, and when the other's two phases delivered at
+ * blocks of VNET_PICK_BLOCK phases; the block's last four phases run the
+ * choice, the other, the other and the choice (a steady ramp in the load
+ * favours neither), and when the other's two phases delivered at
  * least 1/16 more frames than the choice's two (and VNET_PICK_MIN or more:
  * a light load tells nothing), the other becomes the choice. Trials
  * interrupted by a gap (the lcore slept) are not judged. The choice starts
