@@ -313,7 +313,9 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 	if [ -n "${BENCH_AB:-}" ]; then
 		ring=split
 		[ "$packed" = 1 ] && ring=packed
-		r=$(run_virtnet "$mode" "$packed" "$q")
+		# Not in a $(...) subshell: vpid must reach cleanup.
+		run_virtnet "$mode" "$packed" "$q" > "$tmp/abr"
+		r=$(cat "$tmp/abr")
 		echo "$ring $q $dir: A/B over $secs s (front end $(mpps "${r%% *}") Mpps at the end)"
 		ab_report "$tmp/vnd.log"
 		continue
