@@ -186,10 +186,9 @@ void vnet_dp_coal_tick(struct vnet_dp_queue *q, const struct vnet_dp_conf *c,
  * a light load tells nothing), the other becomes the choice. Trials
  * interrupted by a gap (the lcore slept) are not judged. The choice starts
  * off; it stays off where dma_release_supported() was false at setup
- * (pick.can: not x86, or no CLFLUSHOPT). The trials
- * are short and the blocks long: the wrong choice costs a fifth to a
- * third of the frames while it runs (README, "Releasing what transmit
- * reads").
+ * (pick.can: not x86, or no CLFLUSHOPT). The trials are short and the
+ * blocks long: the wrong choice costs a fifth to a third of the frames
+ * while it runs (README, "Releasing what transmit reads").
  */
 #define VNET_PICK_SHIFT 11   /* phases of 2 ms */
 #define VNET_PICK_BLOCK 128  /* blocks of 262 ms: the other runs 1.6% of the time */
