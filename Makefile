@@ -75,7 +75,7 @@ test: deps
 	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "$(FUZZ_TARGETS)" $(FUZZ_SMOKE_SECONDS) "$(INTEG_TESTS)"
 
 check-build: all $(UNIT_TESTS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%) \
-             $(BUILD)/ab/firmware/dp.o
+             $(BUILD)/ab/firmware/dp.o $(BUILD)/bench/rttmon
 
 unit: $(UNIT_TESTS:%=$(BUILD)/test/%)
 	@sh scripts/run-tests.sh $(BUILD) "$(UNIT_TESTS)" "" 0
@@ -86,7 +86,7 @@ integration: all
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@sh scripts/run-tests.sh $(BUILD) "" "$(FUZZ_TARGETS)" $(FUZZ_SECONDS)
 
-bench: all $(BENCHES:%=$(BUILD)/bench/%)
+bench: all $(BENCHES:%=$(BUILD)/bench/%) $(BUILD)/bench/rttmon
 	@for b in $(BENCHES); do $(BUILD)/bench/$$b || exit 1; done
 	@sh scripts/bench-race.sh $(BUILD)/bin/virtnetd
 	@sh scripts/bench-vfu.sh $(BUILD)/bin/virtnetd
@@ -121,6 +121,12 @@ $(BUILD)/bench/%: $(BUILD)/rel/tests/bench/%.o $(REL_OBJS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+
+# The race's regime probe: plain C, no DPDK.
+$(BUILD)/bench/rttmon: tests/bench/rttmon.c
+	@mkdir -p $(@D)
+	@echo "  CC LD   $@"
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g -pthread $(WARN) $< -o $@
 
 # The in-process A/B harness (hal/include/hal_ab.h) is a build of its own
 # (make BUILD=build-ab EXTRA_CFLAGS=-DVNET_AB); its code, in the datapath
