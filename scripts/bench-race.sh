@@ -36,6 +36,13 @@
 # BENCH_RUNS=1 also prints every pair of runs (the spread behind the medians).
 # rel: the share of the frames virtnetd took from the ring whose lines it
 # released after the copy, as its measurement chose (vnet_dp_release_tick).
+# With rttmon (tests/bench/rttmon.c, built by make bench; BENCH_RTTMON= its
+# path) the front end's output goes through it, which samples the CPU 0-1
+# cache-line round trip every 250 ms during the run; each case then also
+# prints its "regimes" line: the front end's readings labelled fast or
+# slow by the samples of their own interval (scripts/regime.awk; the
+# split BENCH_RTT_SPLIT ns, default 250), each back end's median per
+# regime and their ratio. Use BENCH_SECONDS=20 or more for it.
 #
 # BENCH_AB=1 measures a change instead (hal/include/hal_ab.h): VIRTNETD is
 # built with EXTRA_CFLAGS=-DVNET_AB and alternates the old and the new way
@@ -53,6 +60,12 @@ secs=${secs%.*}
 tmp=$(mktemp -d)
 ID=$$
 vpid=""
+# The regime probe (tests/bench/rttmon.c, built by make bench); without
+# it the race runs as before, with no regime line.
+rttmon=${BENCH_RTTMON:-$(dirname "$bin")/../bench/rttmon}
+[ -x "$rttmon" ] || rttmon=""
+rtt_split=${BENCH_RTT_SPLIT:-250}
+here=$(dirname "$0")
 
 cleanup() {
 	[ -n "$vpid" ] && kill -INT "$vpid" 2>/dev/null && wait "$vpid" 2>/dev/null
@@ -67,13 +80,51 @@ rate() {
 		tail -n 3 | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
 }
 
-frontend() {	# frontend SOCK MODE PACKED QSIZE LOG
-	timeout -s INT "$secs" dpdk-testpmd --lcores=0@0,1@0 --no-huge -m 256 --no-pci \
-		--file-prefix "rf$ID" --single-file-segments --log-level=error \
-		--vdev "net_virtio_user0,path=$1,queues=1,packed_vq=$3,mrg_rxbuf=0,in_order=0,queue_size=$4" \
-		-- --total-num-mbufs=16384 --forward-mode="$2" --txpkts=64 \
-		--no-lsc-interrupt -a --stats-period=1 > "$5" 2>&1
+# frontend SOCK MODE PACKED QSIZE LOG; with rttmon, LOG.rtt gets its
+# samples and the front end's lines stamped (secs_regime).
+frontend() {
+	if [ -n "$rttmon" ]; then
+		fe_testpmd "$@" stdbuf -oL 2>&1 | "$rttmon" 250 0 1 "$5.rtt" > "$5"
+	else
+		fe_testpmd "$@" > "$5" 2>&1
+	fi
 	rm -rf "/var/run/dpdk/rf$ID"
+}
+
+fe_testpmd() {	# fe_testpmd SOCK MODE PACKED QSIZE LOG [WRAPPER...]
+	s=$1 m=$2 p=$3 qs=$4
+	shift 5
+	timeout -s INT "$secs" "$@" dpdk-testpmd --lcores=0@0,1@0 --no-huge -m 256 --no-pci \
+		--file-prefix "rf$ID" --single-file-segments --log-level=error \
+		--vdev "net_virtio_user0,path=$s,queues=1,packed_vq=$p,mrg_rxbuf=0,in_order=0,queue_size=$qs" \
+		-- --total-num-mbufs=16384 --forward-mode="$m" --txpkts=64 \
+		--no-lsc-interrupt -a --stats-period=1
+}
+
+# secs_regime RTTLOG KEY: the front end's KEY readings labelled by
+# regime, "F|S|M rate ms" (scripts/regime.awk).
+secs_regime() {
+	awk -v key="$2:" -v cut="$rtt_split" -f "$here/regime.awk" "$1" "$1"
+}
+
+# regime_line: the case's front-end readings by regime, both back ends
+# (secs_regime lines in $tmp/sv and $tmp/sd): per regime, each back end's
+# median Mpps and number of readings, and the ratio of the medians (given
+# three readings or more on each side).
+regime_line() {
+	out=""
+	for c in F S; do
+		m=""
+		for f in "$tmp/sv" "$tmp/sd"; do
+			m="$m $(awk -v c="$c" '$1 == c { print $2 }' "$f" | sort -n | awk '
+				{ a[NR] = $1 }
+				END { if (NR) printf "%.2f %d", a[int((NR + 1) / 2)] / 1e6, NR; else print "- 0" }')"
+		done
+		out="$out$(echo "$c$m" | awk '{
+			r = ($3 >= 3 && $5 >= 3) ? sprintf("%.2f", $2 / $4) : "-"
+			printf "  %s virtnet %s (%d) DPDK %s (%d) ratio %s;", $1 == "F" ? "fast" : "slow", $2, $3, $4, $5, r }')"
+	done
+	echo "       regimes (rttmon, fast < $rtt_split ns), median Mpps (readings):$out  mixed $(grep -c '^M' "$tmp/sv"), $(grep -c '^M' "$tmp/sd")"
 }
 
 tel() {	# tel CMD [PREFIX]
@@ -128,6 +179,7 @@ EOF
 	qn=tx0
 	[ "$1" = rxonly ] && key=Rx-pps && qn=rx0
 	pps=$(rate "$tmp/fe.log" "$key")
+	[ -n "$rttmon" ] && secs_regime "$tmp/fe.log.rtt" "$key" >> "$tmp/sv"
 	cyc=$(( $(num "$l1" busy_cycles dp0) - $(num "$l0" busy_cycles dp0) ))
 	pk=$(( $(num "$q1" packets "$qn") - $(num "$q0" packets "$qn") ))
 	[ "$pk" -gt 0 ] && cpp=$((cyc / pk)) || cpp="-"
@@ -186,6 +238,7 @@ run_dpdk() {	# run_dpdk MODE PACKED QSIZE: prints "Mpps cycles spill% features s
 	tot=TX
 	[ "$1" = rxonly ] && key=Rx-pps && tot=RX
 	pps=$(rate "$tmp/fe.log" "$key")
+	[ -n "$rttmon" ] && secs_regime "$tmp/fe.log.rtt" "$key" >> "$tmp/sd"
 	cyc=$(sed -n 's/.*total cycles=\([0-9]*\).*/\1/p' "$tmp/vh.log" | tail -n 1)
 	pk=$(grep "$tot-packets:.*$tot-dropped" "$tmp/fe.log" | tail -n 1 |
 		sed -n "s/.*$tot-packets: *\([0-9]*\).*/\1/p")
@@ -322,7 +375,7 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 	fi
 	# Interleaved, REPEAT times: this VM's cross-core latency changes
 	# every few seconds; the medians of neighbouring runs compare.
-	: > "$tmp/v" ; : > "$tmp/d"
+	: > "$tmp/v" ; : > "$tmp/d" ; : > "$tmp/sv" ; : > "$tmp/sd"
 	r=0
 	while [ $r -lt "$repeat" ]; do
 		# Each pair back to back, who goes first alternating.
@@ -350,6 +403,7 @@ for mode in ${BENCH_MODES:-txonly rxonly}; do
 	[ "$packed" = 1 ] && ring=packed
 	printf "%-6s %-5s %-28s %10s %8s %5s%% %3s%% %10s %8s %5s%% %7s  %s\n" "$ring" "$q" "$dir" \
 		"$(mpps "$v")" "$vc" "$vs" "$vr" "$(mpps "$d")" "$dc" "$ds" "$ratio" "$(check)"
+	[ -n "$rttmon" ] && regime_line
 done
 done
 done
