@@ -169,32 +169,42 @@ static void *stamp_main(void *arg)
 	return NULL;
 }
 
+/* A CPU number, or -1. */
+static int cpu_arg(const char *s)
+{
+	char *end;
+	long c = strtol(s, &end, 10);
+
+	return end == s || *end || c < 0 || c >= CPU_SETSIZE ? -1 : (int)c;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t pong, stamp;
+	cpu_set_t allowed;
 	uint64_t v = 0;
 	int fifo_err;
 	char *end;
 	long ms;
 	int cpu_a;
 
-	if (argc != 5 || (ms = strtol(argv[1], &end, 10)) < 10 || *end || ms > 10000) {
+	if (argc != 5 || (ms = strtol(argv[1], &end, 10)) < 10 || *end || ms > 10000 ||
+	    (cpu_a = cpu_arg(argv[2])) < 0 || (cpu_b = cpu_arg(argv[3])) < 0) {
 		fprintf(stderr, "usage: PROGRAM | rttmon PERIOD_MS(10-10000) CPU_A CPU_B LOG\n");
 		return 2;
 	}
 	period_ns = ms * 1000000L;
-	cpu_a = atoi(argv[2]);
-	cpu_b = atoi(argv[3]);
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) || !CPU_ISSET(cpu_b, &allowed) ||
+	    !pin(cpu_a, &fifo_err)) {
+		fprintf(stderr, "rttmon: cannot run on CPUs %d and %d\n", cpu_a, cpu_b);
+		return 2;
+	}
 	if (!(log_f = fopen(argv[4], "w"))) {
 		fprintf(stderr, "rttmon: %s: %s\n", argv[4], strerror(errno));
 		return 2;
 	}
 	setvbuf(log_f, NULL, _IOLBF, 0);
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
-	if (!pin(cpu_a, &fifo_err)) {
-		fprintf(stderr, "rttmon: cannot run on CPU %d\n", cpu_a);
-		return 2;
-	}
 	if (fifo_err)
 		fprintf(stderr, "rttmon: no SCHED_FIFO (%s): sampling at normal priority\n",
 			strerror(fifo_err));
