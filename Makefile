@@ -126,7 +126,7 @@ $(BUILD)/bench/%: $(BUILD)/rel/tests/bench/%.o $(REL_OBJS)
 $(BUILD)/bench/rttmon: tests/bench/rttmon.c
 	@mkdir -p $(@D)
 	@echo "  CC LD   $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g -pthread $(WARN) $< -o $@
+	$(Q)$(CC) $(REL_CFLAGS) $< -o $@
 
 # The in-process A/B harness (hal/include/hal_ab.h) is a build of its own
 # (make BUILD=build-ab EXTRA_CFLAGS=-DVNET_AB); its code, in the datapath

@@ -116,13 +116,13 @@ regime_line() {
 	for c in F S; do
 		m=""
 		for f in "$tmp/sv" "$tmp/sd"; do
-			m="$m $(awk -v c="$c" '$1 == c { print $2 }' "$f" | sort -n | awk '
-				{ a[NR] = $1 }
-				END { if (NR) printf "%.2f %d", a[int((NR + 1) / 2)] / 1e6, NR; else print "- 0" }')"
+			grep "^$c " "$f" > "$tmp/rg"
+			m="$m $(median "$tmp/rg" 2) $(wc -l < "$tmp/rg")"
 		done
 		out="$out$(echo "$c$m" | awk '{
 			r = ($3 >= 3 && $5 >= 3) ? sprintf("%.2f", $2 / $4) : "-"
-			printf "  %s virtnet %s (%d) DPDK %s (%d) ratio %s;", $1 == "F" ? "fast" : "slow", $2, $3, $4, $5, r }')"
+			printf "  %s virtnet %s (%d) DPDK %s (%d) ratio %s;", $1 == "F" ? "fast" : "slow",
+				$3 ? sprintf("%.2f", $2 / 1e6) : "-", $3, $5 ? sprintf("%.2f", $4 / 1e6) : "-", $5, r }')"
 	done
 	echo "       regimes (rttmon, fast < $rtt_split ns), median Mpps (readings):$out  mixed $(grep -c '^M' "$tmp/sv"), $(grep -c '^M' "$tmp/sd")"
 }
